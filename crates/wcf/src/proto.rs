@@ -421,6 +421,41 @@ pub mod room_data {
     }
 }
 
+/// The `BytesExtra` BLOB of an `MSG` row in `MSG<n>.db`. Not an RPC message: this is the layout
+/// public descriptions of WeChat 3.9's database give (field 3 = repeated typed strings), kept
+/// here because both the emulator (writer) and the gateway (reader) need it.
+#[derive(Clone, PartialEq, Eq, prost::Message)]
+pub struct BytesExtra {
+    #[prost(message, repeated, tag = "3")]
+    pub entries: Vec<bytes_extra::Entry>,
+}
+
+pub mod bytes_extra {
+    /// `kind` of the group sender's wxid.
+    pub const SENDER: i32 = 1;
+    /// `kind` of the thumbnail path (relative to the account folder in real WeChat).
+    pub const THUMB: i32 = 3;
+    /// `kind` of the attachment path (image `.dat`, file).
+    pub const EXTRA: i32 = 4;
+    /// `kind` of the `msgsource` XML (`<atuserlist>`, `<signature>`…).
+    pub const MSG_SOURCE: i32 = 7;
+
+    #[derive(Clone, PartialEq, Eq, prost::Message)]
+    pub struct Entry {
+        #[prost(int32, tag = "1")]
+        pub kind: i32,
+        #[prost(string, tag = "2")]
+        pub value: String,
+    }
+}
+
+impl BytesExtra {
+    /// The first value of `kind`.
+    pub fn get(&self, kind: i32) -> Option<&str> {
+        self.entries.iter().find(|e| e.kind == kind).map(|e| e.value.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

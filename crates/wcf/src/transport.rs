@@ -155,6 +155,12 @@ impl FrameWriter {
         Ok(())
     }
 
+    /// Writes bytes that are already framed (one or more [`encode_frame`] outputs), in one go.
+    pub async fn send_raw(&mut self, frames: &[u8]) -> Result<(), TransportError> {
+        self.inner.write_all(frames).await?;
+        Ok(())
+    }
+
     /// Closes the sending direction.
     pub async fn shutdown(&mut self) {
         let _ = self.inner.shutdown().await;
