@@ -1,0 +1,81 @@
+"""Shared fixtures: the emulator binary on free loopback ports, and a control-API client."""
+
+import json
+import os
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(os.environ.get("WCF_BIN_DIR", ROOT / "target" / "debug"))
+HOST = "127.0.0.1"
+
+
+def free_port_pair():
+    """A port p with p+1 free too, whose digits do not occur in the host (the official client
+    builds the message URL with str.replace)."""
+    for _ in range(200):
+        with socket.socket() as s:
+            s.bind((HOST, 0))
+            port = s.getsockname()[1]
+        if str(port) in HOST or str(port + 1) in HOST or port >= 65534:
+            continue
+        try:
+            with socket.socket() as a, socket.socket() as b:
+                a.bind((HOST, port))
+                b.bind((HOST, port + 1))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no free port pair")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+class Control:
+    def __init__(self, base):
+        self.base = base
+
+    def call(self, method, path, body=None, raw=None):
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        req = urllib.request.Request(self.base + path, data=data, method=method,
+                                     headers={"content-type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, json.loads(r.read() or b"null")
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"null")
+
+
+@pytest.fixture(scope="session")
+def emulator():
+    port, cport = free_port_pair(), free_port()
+    data = tempfile.mkdtemp(prefix="wcf-crosscheck-")
+    proc = subprocess.Popen(
+        [str(BIN / "wcf-emulator"), "--listen", f"tcp://{HOST}:{port}", "--control", f"{HOST}:{cport}", "--data", data],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    control = Control(f"http://{HOST}:{cport}")
+    deadline = time.time() + 20
+    while True:
+        try:
+            if control.call("GET", "/health")[0] == 200:
+                break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            raise RuntimeError("emulator did not start: " + proc.stdout.read().decode(errors="replace"))
+        time.sleep(0.05)
+    yield {"port": port, "control": control, "data": data}
+    proc.terminate()
+    proc.wait(timeout=10)
