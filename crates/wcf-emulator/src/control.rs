@@ -12,12 +12,12 @@
 
 use std::sync::Arc;
 
+use axum::Router;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Json, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use serde_json::json;
 
 use crate::wechat::{ControlError, Fault, InboundFriendRequest, InboundMessage, WeChat};

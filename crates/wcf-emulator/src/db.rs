@@ -167,7 +167,10 @@ impl WeChatDb {
         // WeChat's Contact table holds the account itself too.
         if !fixture.contacts.iter().any(|c| c.wxid == fixture.self_info.wxid) {
             let me = &fixture.self_info;
-            insert_contact(&tx, &FixtureContact { wxid: me.wxid.clone(), name: me.name.clone(), ..Default::default() })?;
+            insert_contact(
+                &tx,
+                &FixtureContact { wxid: me.wxid.clone(), name: me.name.clone(), ..Default::default() },
+            )?;
         }
         for c in &fixture.contacts {
             insert_contact(&tx, c)?;
@@ -178,7 +181,10 @@ impl WeChatDb {
                 .optional()?
                 .unwrap_or(false);
             if !exists {
-                insert_contact(&tx, &FixtureContact { wxid: room.roomid.clone(), name: room.name.clone(), ..Default::default() })?;
+                insert_contact(
+                    &tx,
+                    &FixtureContact { wxid: room.roomid.clone(), name: room.name.clone(), ..Default::default() },
+                )?;
             }
             let data = RoomData {
                 members: room
@@ -315,7 +321,7 @@ impl WeChatDb {
         let Some(conn) = self.conn_for(db) else { return DbRows::default() };
         let run = || -> rusqlite::Result<Vec<DbRow>> {
             let mut stmt = conn.prepare(sql)?;
-            let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+            let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
             let mut rows = stmt.query([])?;
             let mut out = Vec::new();
             while let Some(row) = rows.next()? {

@@ -188,7 +188,12 @@ impl Fixture {
                     roomid: "1001@chatroom".into(),
                     name: "Team chat".into(),
                     owner: "wxid_alice".into(),
-                    members: vec![m("wxid_bot", ""), m("wxid_alice", "Team Alice"), m("wxid_bob", ""), m("wxid_dave", "Dave")],
+                    members: vec![
+                        m("wxid_bot", ""),
+                        m("wxid_alice", "Team Alice"),
+                        m("wxid_bob", ""),
+                        m("wxid_dave", "Dave"),
+                    ],
                 },
                 FixtureRoom {
                     roomid: "1002@chatroom".into(),

@@ -99,7 +99,10 @@ async fn bind_pair(listen: &str) -> Result<(TcpListener, TcpListener), EmulatorE
         async move { TcpListener::bind(&addr).await.map_err(|source| EmulatorError::Bind { addr, source }) }
     };
     if port != 0 {
-        return Ok((bind(port).await?, bind(port.checked_add(1).ok_or_else(|| EmulatorError::Address(listen.to_owned()))?).await?));
+        return Ok((
+            bind(port).await?,
+            bind(port.checked_add(1).ok_or_else(|| EmulatorError::Address(listen.to_owned()))?).await?,
+        ));
     }
     // Port 0: find a free port whose successor is free too.
     let mut last = None;
@@ -123,26 +126,25 @@ impl Emulator {
         config.fixture.validate()?;
         let data_dir = match config.data_dir {
             Some(d) => d,
-            None => std::env::temp_dir().join(format!(
-                "wcf-emulator-{}-{}",
-                std::process::id(),
-                rand::random::<u32>()
-            )),
+            None => std::env::temp_dir().join(format!("wcf-emulator-{}-{}", std::process::id(), rand::random::<u32>())),
         };
         std::fs::create_dir_all(&data_dir).map_err(wechat::ControlError::from)?;
         let (push_tx, push_rx) = mpsc::unbounded_channel();
         let wechat = Arc::new(WeChat::open(&data_dir, &config.fixture, push_tx)?);
         let (cmd, msg) = bind_pair(&config.listen).await?;
         let command = cmd.local_addr().map_err(|source| EmulatorError::Bind { addr: config.listen.clone(), source })?;
-        let cmd = PairListener::from_tcp(cmd, DEFAULT_MAX_FRAME).map_err(|source| EmulatorError::Bind { addr: config.listen.clone(), source })?;
-        let msg = PairListener::from_tcp(msg, DEFAULT_MAX_FRAME).map_err(|source| EmulatorError::Bind { addr: config.listen.clone(), source })?;
+        let cmd = PairListener::from_tcp(cmd, DEFAULT_MAX_FRAME)
+            .map_err(|source| EmulatorError::Bind { addr: config.listen.clone(), source })?;
+        let msg = PairListener::from_tcp(msg, DEFAULT_MAX_FRAME)
+            .map_err(|source| EmulatorError::Bind { addr: config.listen.clone(), source })?;
         let mut tasks = vec![
             tokio::spawn(server::command_loop(cmd, wechat.clone())),
             tokio::spawn(server::push_loop(msg, wechat.clone(), push_rx, config.push_timeout)),
         ];
         let mut control = None;
         if let Some(addr) = &config.control {
-            let listener = TcpListener::bind(addr).await.map_err(|source| EmulatorError::Bind { addr: addr.clone(), source })?;
+            let listener =
+                TcpListener::bind(addr).await.map_err(|source| EmulatorError::Bind { addr: addr.clone(), source })?;
             control = Some(listener.local_addr().map_err(|source| EmulatorError::Bind { addr: addr.clone(), source })?);
             let app = control::router(wechat.clone());
             tasks.push(tokio::spawn(async move {

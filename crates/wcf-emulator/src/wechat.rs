@@ -445,7 +445,10 @@ impl WeChat {
             }
             "voice" => (
                 wcf::message::msg_type::VOICE,
-                format!(r#"<msg><voicemsg endflag="1" length="2048" voicelength="1500" fromusername="{}" /></msg>"#, xml_escape(&m.from)),
+                format!(
+                    r#"<msg><voicemsg endflag="1" length="2048" voicelength="1500" fromusername="{}" /></msg>"#,
+                    xml_escape(&m.from)
+                ),
                 String::new(),
                 String::new(),
             ),
@@ -584,7 +587,11 @@ impl WeChat {
         Ok(status(func, ok))
     }
 
-    fn dispatch(&self, func: Functions, msg: Option<request::Msg>) -> Result<Option<(Response, AfterReply)>, ControlError> {
+    fn dispatch(
+        &self,
+        func: Functions,
+        msg: Option<request::Msg>,
+    ) -> Result<Option<(Response, AfterReply)>, ControlError> {
         use request::Msg as M;
         use wcf::message::msg_type as T;
         let go = AfterReply::Continue;
@@ -629,7 +636,9 @@ impl WeChat {
             },
             (Functions::FuncGetContactInfo, Some(M::Str(wxid))) => Response {
                 func: func as i32,
-                msg: Some(response::Msg::Contacts(RpcContacts { contacts: self.db.contact(&wxid)?.into_iter().collect() })),
+                msg: Some(response::Msg::Contacts(RpcContacts {
+                    contacts: self.db.contact(&wxid)?.into_iter().collect(),
+                })),
             },
             (Functions::FuncGetDbNames, _) => Response {
                 func: func as i32,
@@ -728,7 +737,8 @@ impl WeChat {
             },
             (Functions::FuncRevokeMsg, Some(M::Ui64(id))) => match self.db.msg_by_svr_id(id)? {
                 Some(orig) if self.logged_in() => {
-                    let replace = if orig.is_sender { "你撤回了一条消息" } else { "对方撤回了一条消息" };
+                    let replace =
+                        if orig.is_sender { "你撤回了一条消息" } else { "对方撤回了一条消息" };
                     let content = format!(
                         "<sysmsg type=\"revokemsg\"><revokemsg><session>{}</session><msgid>{}</msgid><newmsgid>{}</newmsgid><replacemsg><![CDATA[{}]]></replacemsg></revokemsg></sysmsg>",
                         xml_escape(&orig.talker),
@@ -810,9 +820,10 @@ impl WeChat {
                     string(func, format!("http://weixin.qq.com/x/{code}"))
                 }
             }
-            (Functions::FuncAddRoomMembers | Functions::FuncInvRoomMembers | Functions::FuncDelRoomMembers, Some(M::M(m))) => {
-                status(func, self.room_members(func, &m)?)
-            }
+            (
+                Functions::FuncAddRoomMembers | Functions::FuncInvRoomMembers | Functions::FuncDelRoomMembers,
+                Some(M::M(m)),
+            ) => status(func, self.room_members(func, &m)?),
             (Functions::FuncShutdown, _) => {
                 self.set_receiving(None);
                 self.kick_msg.send_modify(|g| *g += 1);
@@ -924,7 +935,8 @@ fn decrypt_image(src: &str, dir: &str) -> String {
     let Some((plain, format)) = dat_image::decode(&dat) else { return String::new() };
     let src = Path::new(src);
     let stem = src.file_stem().unwrap_or_default().to_string_lossy().into_owned();
-    let out_dir = if dir.is_empty() { src.parent().map(Path::to_path_buf).unwrap_or_default() } else { PathBuf::from(dir) };
+    let out_dir =
+        if dir.is_empty() { src.parent().map(Path::to_path_buf).unwrap_or_default() } else { PathBuf::from(dir) };
     if std::fs::create_dir_all(&out_dir).is_err() {
         return String::new();
     }

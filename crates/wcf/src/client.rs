@@ -427,9 +427,8 @@ impl Client {
     /// `FUNC_ENABLE_RECV_TXT`: switch pushing on (`pyq` adds Moments). Only the command side;
     /// see [`crate::Receiver`] for the push channel.
     pub async fn enable_receiving(&self, pyq: bool) -> Result<Receiving> {
-        let s = self
-            .status(Functions::FuncEnableRecvTxt, Some(request::Msg::Flag(pyq)), Expect::StatusIn(&[0, 1]))
-            .await?;
+        let s =
+            self.status(Functions::FuncEnableRecvTxt, Some(request::Msg::Flag(pyq)), Expect::StatusIn(&[0, 1])).await?;
         Ok(if s == 0 { Receiving::Enabled } else { Receiving::AlreadyEnabled })
     }
 
@@ -446,7 +445,8 @@ impl Client {
 
     /// `FUNC_RECV_TRANSFER`. 1 = ok.
     pub async fn receive_transfer(&self, wxid: &str, transfer_id: &str, transaction_id: &str) -> Result<()> {
-        let tf = proto::Transfer { wxid: wxid.to_owned(), tfid: transfer_id.to_owned(), taid: transaction_id.to_owned() };
+        let tf =
+            proto::Transfer { wxid: wxid.to_owned(), tfid: transfer_id.to_owned(), taid: transaction_id.to_owned() };
         self.status(Functions::FuncRecvTransfer, Some(request::Msg::Tf(tf)), Expect::Status(1)).await.map(drop)
     }
 
@@ -513,10 +513,8 @@ impl Client {
     /// Members of a chat group, read from `MicroMsg.db` as the official client does.
     pub async fn room_members(&self, roomid: &str) -> Result<Vec<crate::room::RoomMember>> {
         let names = self.query("MicroMsg.db", "SELECT UserName, NickName FROM Contact;").await?;
-        let nicknames = names
-            .iter()
-            .filter_map(|r| Some((r.get("UserName")?.as_text()?, r.get("NickName")?.as_text()?)))
-            .collect();
+        let nicknames =
+            names.iter().filter_map(|r| Some((r.get("UserName")?.as_text()?, r.get("NickName")?.as_text()?))).collect();
         let sql = format!("SELECT RoomData FROM ChatRoom WHERE ChatRoomName = '{}';", roomid.replace('\'', "''"));
         let rows = self.query("MicroMsg.db", &sql).await?;
         let Some(blob) = rows.first().and_then(|r| r.get("RoomData")).and_then(DbValue::as_bytes) else {
@@ -558,7 +556,8 @@ mod tests {
 
     #[test]
     fn db_values_follow_server_encoding() {
-        let f = |t, c: &[u8]| DbValue::from_field(&proto::DbField { r#type: t, column: "c".into(), content: c.to_vec() });
+        let f =
+            |t, c: &[u8]| DbValue::from_field(&proto::DbField { r#type: t, column: "c".into(), content: c.to_vec() });
         assert_eq!(f(1, b"42"), DbValue::Integer(42));
         assert_eq!(f(2, b"1.5"), DbValue::Float(1.5));
         assert_eq!(f(3, "微信".as_bytes()), DbValue::Text("微信".into()));

@@ -131,9 +131,18 @@ mod tests {
 
     #[test]
     fn rejects_missing_fields_and_garbage() {
-        assert_eq!(FriendRequest::parse(r#"<msg ticket="v4" scene="1"/>"#), Err(FriendRequestError::Missing("encryptusername")));
-        assert_eq!(FriendRequest::parse(r#"<msg encryptusername="v3" scene="1"/>"#), Err(FriendRequestError::Missing("ticket")));
-        assert_eq!(FriendRequest::parse(r#"<msg encryptusername="v3" ticket="v4"/>"#), Err(FriendRequestError::Missing("scene")));
+        assert_eq!(
+            FriendRequest::parse(r#"<msg ticket="v4" scene="1"/>"#),
+            Err(FriendRequestError::Missing("encryptusername"))
+        );
+        assert_eq!(
+            FriendRequest::parse(r#"<msg encryptusername="v3" scene="1"/>"#),
+            Err(FriendRequestError::Missing("ticket"))
+        );
+        assert_eq!(
+            FriendRequest::parse(r#"<msg encryptusername="v3" ticket="v4"/>"#),
+            Err(FriendRequestError::Missing("scene"))
+        );
         assert!(matches!(FriendRequest::parse("hello"), Err(FriendRequestError::NotXml(_))));
     }
 }

@@ -54,10 +54,7 @@ pub fn at_list(xml: &str) -> Vec<String> {
     let rest = &xml[start + "<atuserlist>".len()..];
     let Some(end) = rest.find("</atuserlist>") else { return Vec::new() };
     let inner = rest[..end].trim();
-    let inner = inner
-        .strip_prefix("<![CDATA[")
-        .and_then(|s| s.strip_suffix("]]>"))
-        .unwrap_or(inner);
+    let inner = inner.strip_prefix("<![CDATA[").and_then(|s| s.strip_suffix("]]>")).unwrap_or(inner);
     inner.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }
 
@@ -76,13 +73,7 @@ pub fn is_at(msg: &WxMsg, wxid: &str) -> bool {
 
 /// The conversation a message belongs to: the room for group messages, otherwise the peer.
 pub fn chat_id(msg: &WxMsg) -> &str {
-    if msg.is_group {
-        &msg.roomid
-    } else if msg.is_self && !msg.roomid.is_empty() {
-        &msg.roomid
-    } else {
-        &msg.sender
-    }
+    if msg.is_group || (msg.is_self && !msg.roomid.is_empty()) { &msg.roomid } else { &msg.sender }
 }
 
 #[cfg(test)]
@@ -102,7 +93,10 @@ mod tests {
 
     #[test]
     fn at_list_handles_cdata_and_plain() {
-        assert_eq!(at_list("<msgsource><atuserlist><![CDATA[wxid_a,wxid_b]]></atuserlist></msgsource>"), ["wxid_a", "wxid_b"]);
+        assert_eq!(
+            at_list("<msgsource><atuserlist><![CDATA[wxid_a,wxid_b]]></atuserlist></msgsource>"),
+            ["wxid_a", "wxid_b"]
+        );
         assert_eq!(at_list("<msgsource><atuserlist>,wxid_a</atuserlist></msgsource>"), ["wxid_a"]);
         assert!(at_list("<msgsource></msgsource>").is_empty());
     }

@@ -459,8 +459,8 @@ impl BytesExtra {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use prost::Message;
     use proptest::prelude::*;
+    use prost::Message;
 
     fn req(func: Functions, msg: Option<request::Msg>) -> Request {
         Request { func: func as i32, msg }
@@ -543,7 +543,12 @@ mod tests {
         let contacts = Response {
             func: Functions::FuncGetContacts as i32,
             msg: Some(response::Msg::Contacts(RpcContacts {
-                contacts: vec![RpcContact { wxid: "wxid_a".into(), name: "Alice".into(), gender: 2, ..Default::default() }],
+                contacts: vec![RpcContact {
+                    wxid: "wxid_a".into(),
+                    name: "Alice".into(),
+                    gender: 2,
+                    ..Default::default()
+                }],
             })),
         };
         assert_eq!(hex(&contacts.encode_to_vec()), "081232130a110a06777869645f612205416c6963654002");
@@ -557,7 +562,17 @@ mod tests {
     }
 
     fn arb_wxmsg() -> impl Strategy<Value = WxMsg> {
-        (any::<bool>(), any::<bool>(), any::<u64>(), any::<u32>(), any::<u32>(), ".{0,20}", ".{0,40}", ".{0,20}", ".{0,30}")
+        (
+            any::<bool>(),
+            any::<bool>(),
+            any::<u64>(),
+            any::<u32>(),
+            any::<u32>(),
+            ".{0,20}",
+            ".{0,40}",
+            ".{0,20}",
+            ".{0,30}",
+        )
             .prop_map(|(is_self, is_group, id, t, ts, roomid, content, sender, xml)| WxMsg {
                 is_self,
                 is_group,

@@ -124,10 +124,10 @@ impl Dedupe {
             return false;
         }
         self.order.push_back(id);
-        if self.order.len() > self.cap {
-            if let Some(old) = self.order.pop_front() {
-                self.seen.remove(&old);
-            }
+        if self.order.len() > self.cap
+            && let Some(old) = self.order.pop_front()
+        {
+            self.seen.remove(&old);
         }
         true
     }
@@ -164,7 +164,7 @@ async fn supervise(
             Ended::Failed(e) => {
                 state.send_replace(ConnectionState::Disconnected);
                 failures += 1;
-                if failures == 1 || failures % 20 == 0 {
+                if failures == 1 || failures.is_multiple_of(20) {
                     tracing::warn!(error = %e, retry_in = ?backoff, "WeChatFerry is not reachable; retrying");
                 } else {
                     tracing::debug!(error = %e, retry_in = ?backoff, "WeChatFerry still not reachable");
@@ -201,13 +201,14 @@ async fn session(
         }
         client.enable_receiving(options.moments).await?;
         let addr = &client.endpoints().message;
-        let conn = tokio::time::timeout(client.options().call_timeout, PairConn::dial(addr, client.options().max_frame))
-            .await
-            .map_err(|_| Error::Connect {
-                addr: addr.clone(),
-                source: std::sync::Arc::new(crate::TransportError::HandshakeTimeout),
-            })?
-            .map_err(|e| Error::Connect { addr: addr.clone(), source: std::sync::Arc::new(e) })?;
+        let conn =
+            tokio::time::timeout(client.options().call_timeout, PairConn::dial(addr, client.options().max_frame))
+                .await
+                .map_err(|_| Error::Connect {
+                    addr: addr.clone(),
+                    source: std::sync::Arc::new(crate::TransportError::HandshakeTimeout),
+                })?
+                .map_err(|e| Error::Connect { addr: addr.clone(), source: std::sync::Arc::new(e) })?;
         Result::<_>::Ok(Some(conn))
     };
     let mut conn = match setup.await {

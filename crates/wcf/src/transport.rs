@@ -86,17 +86,11 @@ async fn negotiate(stream: &mut TcpStream, protocol: u16) -> Result<u16, Transpo
         }
         Ok(u16::from_be_bytes([peer[4], peer[5]]))
     };
-    tokio::time::timeout(HANDSHAKE_TIMEOUT, exchange)
-        .await
-        .map_err(|_| TransportError::HandshakeTimeout)?
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, exchange).await.map_err(|_| TransportError::HandshakeTimeout)?
 }
 
 fn eof_is_closed(e: io::Error) -> TransportError {
-    if e.kind() == io::ErrorKind::UnexpectedEof {
-        TransportError::Closed
-    } else {
-        TransportError::Io(e)
-    }
+    if e.kind() == io::ErrorKind::UnexpectedEof { TransportError::Closed } else { TransportError::Io(e) }
 }
 
 /// Reading half of a PAIR1 connection.

@@ -18,14 +18,9 @@ pub(crate) async fn start() -> Env {
 }
 
 pub(crate) async fn start_emulator(data: std::path::PathBuf, listen: &str) -> Emulator {
-    Emulator::start(EmulatorConfig {
-        listen: listen.into(),
-        control: None,
-        data_dir: Some(data),
-        ..Default::default()
-    })
-    .await
-    .expect("emulator starts")
+    Emulator::start(EmulatorConfig { listen: listen.into(), control: None, data_dir: Some(data), ..Default::default() })
+        .await
+        .expect("emulator starts")
 }
 
 pub(crate) fn client_for(address: &str, timeout: Duration) -> Client {

@@ -46,14 +46,18 @@ async fn contacts_and_databases() {
     assert_eq!(c.db_names().await.unwrap(), ["MicroMsg.db", "MSG0.db"]);
     let tables = c.db_tables("MicroMsg.db").await.unwrap();
     assert!(tables.iter().any(|t| t.name == "ChatRoom" && t.sql.contains("RoomData")));
-    let rows = c.query("MicroMsg.db", "SELECT UserName, Gender FROM Contact WHERE UserName = 'wxid_alice'").await.unwrap();
+    let rows =
+        c.query("MicroMsg.db", "SELECT UserName, Gender FROM Contact WHERE UserName = 'wxid_alice'").await.unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].get("Gender").and_then(|v| v.as_i64()), Some(2));
     assert!(c.query("MicroMsg.db", "SELECT broken FROM").await.unwrap().is_empty(), "bad SQL gives no rows");
 
     let members = c.room_members("1001@chatroom").await.unwrap();
     let names: Vec<_> = members.iter().map(|m| (m.wxid.as_str(), m.display_name.as_str())).collect();
-    assert_eq!(names, [("wxid_bot", "Demo Bot"), ("wxid_alice", "Team Alice"), ("wxid_bob", "Bob"), ("wxid_dave", "Dave")]);
+    assert_eq!(
+        names,
+        [("wxid_bot", "Demo Bot"), ("wxid_alice", "Team Alice"), ("wxid_bob", "Bob"), ("wxid_dave", "Dave")]
+    );
     assert!(matches!(c.room_members("404@chatroom").await, Err(Error::NotFound(_))));
     assert!(matches!(c.db_key().await, Err(Error::Unsupported { func: Functions::FuncGetDbKey })));
 }
@@ -78,15 +82,27 @@ async fn sends_are_recorded_with_their_conventions() {
     c.send_emotion(img, "wxid_bob").await.unwrap();
     c.send_xml("wxid_bob", "<msg/>", 21, None).await.unwrap();
     rejected(c.send_xml("wxid_bob", "", 21, None).await, Functions::FuncSendXml, -1);
-    let rt = RichText { title: "T".into(), url: "https://example.invalid/".into(), receiver: "wxid_bob".into(), ..Default::default() };
+    let rt = RichText {
+        title: "T".into(),
+        url: "https://example.invalid/".into(),
+        receiver: "wxid_bob".into(),
+        ..Default::default()
+    };
     c.send_rich_text(&rt).await.unwrap();
-    rejected(c.send_rich_text(&RichText { receiver: String::new(), ..rt.clone() }).await, Functions::FuncSendRichTxt, -1);
+    rejected(
+        c.send_rich_text(&RichText { receiver: String::new(), ..rt.clone() }).await,
+        Functions::FuncSendRichTxt,
+        -1,
+    );
     c.send_pat("1001@chatroom", "wxid_alice").await.unwrap();
     rejected(c.send_pat("", "wxid_alice").await, Functions::FuncSendPatMsg, -1);
 
     let sent = w.sent();
     let funcs: Vec<_> = sent.iter().map(|s| s.func.as_str()).collect();
-    assert_eq!(funcs, ["send_text", "send_image", "send_file", "send_emotion", "send_xml", "send_rich_text", "send_pat"]);
+    assert_eq!(
+        funcs,
+        ["send_text", "send_image", "send_file", "send_emotion", "send_xml", "send_rich_text", "send_pat"]
+    );
     assert_eq!(sent[0].aters.as_deref(), Some(&["wxid_alice".to_owned()][..]));
     assert_eq!(sent[1].path.as_deref(), Some(img));
     assert!(sent.windows(2).all(|p| p[0].ts <= p[1].ts));
@@ -125,12 +141,20 @@ async fn revoke_friend_accept_and_receiving_switches() {
     assert!(m.content.contains(&id.to_string()) && m.is_self);
 
     let t = w
-        .friend_request(&InboundFriendRequest { wxid: "wxid_new".into(), nickname: "Newbie".into(), greeting: "hi!".into(), scene: Some(14) })
+        .friend_request(&InboundFriendRequest {
+            wxid: "wxid_new".into(),
+            nickname: "Newbie".into(),
+            greeting: "hi!".into(),
+            scene: Some(14),
+        })
         .unwrap();
     let m = within("friend request", rx.next()).await.unwrap();
     assert_eq!(m.r#type, 37);
     let fr = wcf::friend_request::FriendRequest::parse(&m.content).unwrap();
-    assert_eq!((fr.v3.as_str(), fr.v4.as_str(), fr.scene, fr.wxid.as_str()), (t.v3.as_str(), t.v4.as_str(), 14, "wxid_new"));
+    assert_eq!(
+        (fr.v3.as_str(), fr.v4.as_str(), fr.scene, fr.wxid.as_str()),
+        (t.v3.as_str(), t.v4.as_str(), 14, "wxid_new")
+    );
     rejected(c.accept_friend(&t.v3, "v4_wrong", 14).await, Functions::FuncAcceptFriend, 0);
     c.accept_friend(&fr.v3, &fr.v4, fr.scene).await.unwrap();
     let m = within("friend added", rx.next()).await.unwrap();
@@ -170,7 +194,11 @@ async fn images_download_decrypt_ocr_and_audio() {
         .unwrap();
     let m = within("image message", rx.next()).await.unwrap();
     assert_eq!((m.id, m.r#type, m.is_group, m.sender.as_str()), (id, 3, true, "wxid_alice"));
-    assert!(m.extra.contains("/WeChat Files/wxid_bot/FileStorage/MsgAttach/") && m.extra.ends_with(".dat"), "{}", m.extra);
+    assert!(
+        m.extra.contains("/WeChat Files/wxid_bot/FileStorage/MsgAttach/") && m.extra.ends_with(".dat"),
+        "{}",
+        m.extra
+    );
     assert!(std::path::Path::new(&m.thumb).is_file(), "thumbnail exists at once");
     assert!(!std::path::Path::new(&m.extra).exists(), "full image only after DOWNLOAD_ATTACH");
 
@@ -185,7 +213,9 @@ async fn images_download_decrypt_ocr_and_audio() {
     assert_eq!(c.ocr(&out).await.unwrap(), "wcf-emulator OCR");
     rejected(c.ocr("/nope.png").await, Functions::FuncExecOcr, -1);
 
-    let voice = w.inject(&InboundMessage { from: "wxid_bob".into(), kind: Some("voice".into()), ..Default::default() }).unwrap();
+    let voice = w
+        .inject(&InboundMessage { from: "wxid_bob".into(), kind: Some("voice".into()), ..Default::default() })
+        .unwrap();
     let mp3 = c.audio_msg(voice, out_dir.to_str().unwrap()).await.unwrap();
     assert!(mp3.ends_with(&format!("{voice}.mp3")) && std::path::Path::new(&mp3).is_file());
     assert!(matches!(c.audio_msg(id, out_dir.to_str().unwrap()).await, Err(Error::Failed { .. })));
@@ -197,10 +227,16 @@ async fn room_member_management() {
     let c = &env.client;
     let ids = |v: Vec<wcf::room::RoomMember>| v.into_iter().map(|m| m.wxid).collect::<Vec<_>>();
     c.add_room_members("1002@chatroom", &["wxid_alice".into(), "wxid_bob".into()]).await.unwrap();
-    assert_eq!(ids(c.room_members("1002@chatroom").await.unwrap()), ["wxid_bot", "wxid_carol", "wxid_alice", "wxid_bob"]);
+    assert_eq!(
+        ids(c.room_members("1002@chatroom").await.unwrap()),
+        ["wxid_bot", "wxid_carol", "wxid_alice", "wxid_bob"]
+    );
     c.delete_room_members("1002@chatroom", &["wxid_carol".into()]).await.unwrap();
     c.invite_room_members("1002@chatroom", &[" wxid_dave ".into()]).await.unwrap();
-    assert_eq!(ids(c.room_members("1002@chatroom").await.unwrap()), ["wxid_bot", "wxid_alice", "wxid_bob", "wxid_dave"]);
+    assert_eq!(
+        ids(c.room_members("1002@chatroom").await.unwrap()),
+        ["wxid_bot", "wxid_alice", "wxid_bob", "wxid_dave"]
+    );
     rejected(c.add_room_members("404@chatroom", &["wxid_alice".into()]).await, Functions::FuncAddRoomMembers, -1);
     rejected(c.delete_room_members("1002@chatroom", &[]).await, Functions::FuncDelRoomMembers, -1);
 }
