@@ -1,0 +1,174 @@
+//! The one error type of the API, mapped to a OneBot retcode, an HTTP status and a public
+//! message in one place.
+//!
+//! | variant | retcode | HTTP |
+//! |---|---|---|
+//! | `BadRequest` | 10001 | 200 |
+//! | `UnsupportedAction` | 10002 | 200 (404 for an unknown path) |
+//! | `BadParam` | 10003 | 200 |
+//! | `UnsupportedParam` | 10004 | 200 |
+//! | `UnsupportedSegment` | 10005 | 200 |
+//! | `BadSegmentData` | 10006 | 200 |
+//! | `UnknownSelf` | 10102 | 200 |
+//! | `Unauthorized` / `Forbidden` | 10001 | 401 / 403 |
+//! | `MethodNotAllowed` | 10001 | 405 |
+//! | `UnsupportedMediaType` | 10001 | 415 |
+//! | `PayloadTooLarge` | 10001 | 413 |
+//! | `NotFound` | 10003 | 404 |
+//! | `Database` | 31001 | 200 |
+//! | `Filesystem` | 32001 | 200 |
+//! | `Download` | 33002 | 200 |
+//! | `BackendUnavailable` | 33001 | 200 |
+//! | `NotLoggedIn` | 34001 | 200 |
+//! | `WeChatRefused` | 34002 | 200 |
+//! | `BackendUnsupported` | 34003 | 200 |
+//! | `Timeout` | 36001 | 200 |
+//! | `Internal` | 20002 | 200 |
+
+use axum::http::StatusCode;
+use onebot::retcode;
+
+/// An API failure.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Malformed request (JSON, envelope).
+    #[error("{0}")]
+    BadRequest(String),
+    /// Unknown action, or an action the path does not serve.
+    #[error("{0}")]
+    UnsupportedAction(String),
+    /// Missing or invalid parameter, unknown id, name taken…
+    #[error("{0}")]
+    BadParam(String),
+    /// A parameter value this implementation does not support.
+    #[error("{0}")]
+    UnsupportedParam(String),
+    /// A segment type that cannot be sent.
+    #[error("{0}")]
+    UnsupportedSegment(String),
+    /// A segment with invalid data.
+    #[error("{0}")]
+    BadSegmentData(String),
+    /// `self` names another bot.
+    #[error("{0}")]
+    UnknownSelf(String),
+    /// No token presented.
+    #[error("this API needs a token: send `Authorization: Bearer <token>` or `?access_token=<token>`")]
+    Unauthorized,
+    /// Wrong token.
+    #[error("the access token is not valid")]
+    Forbidden,
+    /// Wrong HTTP method for the path.
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// Not `application/json`.
+    #[error("unsupported Content-Type {0:?}: send the body as application/json")]
+    UnsupportedMediaType(String),
+    /// Body above the limit.
+    #[error("request body is larger than the limit of {0} bytes (http_server.max_body_bytes)")]
+    PayloadTooLarge(usize),
+    /// A resource (chat image, path) that does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The SQLite store failed.
+    #[error("database error: {0}")]
+    Database(String),
+    /// Local file handling failed.
+    #[error("file system error: {0}")]
+    Filesystem(String),
+    /// Fetching a URL failed.
+    #[error("{0}")]
+    Download(String),
+    /// WeChatFerry is not reachable.
+    #[error("the WeChat backend is not reachable ({0}); is WeChat running with WeChatFerry on wcf.address?")]
+    BackendUnavailable(String),
+    /// WeChat is logged out.
+    #[error("WeChat is not logged in; scan the login QR code first")]
+    NotLoggedIn,
+    /// WeChat answered with a failure.
+    #[error("{0}")]
+    WeChatRefused(String),
+    /// This WeChatFerry build lacks the function.
+    #[error("{0}")]
+    BackendUnsupported(String),
+    /// Waited too long (e.g. in the send queue).
+    #[error("{0}")]
+    Timeout(String),
+    /// A bug or unexpected state.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The OneBot retcode.
+    pub fn retcode(&self) -> i64 {
+        match self {
+            Self::BadRequest(_)
+            | Self::Unauthorized
+            | Self::Forbidden
+            | Self::MethodNotAllowed(_)
+            | Self::UnsupportedMediaType(_)
+            | Self::PayloadTooLarge(_) => retcode::BAD_REQUEST,
+            Self::UnsupportedAction(_) => retcode::UNSUPPORTED_ACTION,
+            Self::BadParam(_) | Self::NotFound(_) => retcode::BAD_PARAM,
+            Self::UnsupportedParam(_) => retcode::UNSUPPORTED_PARAM,
+            Self::UnsupportedSegment(_) => retcode::UNSUPPORTED_SEGMENT,
+            Self::BadSegmentData(_) => retcode::BAD_SEGMENT_DATA,
+            Self::UnknownSelf(_) => retcode::UNKNOWN_SELF,
+            Self::Database(_) => retcode::DATABASE_ERROR + 1,
+            Self::Filesystem(_) => retcode::FILESYSTEM_ERROR + 1,
+            Self::BackendUnavailable(_) => retcode::NETWORK_ERROR + 1,
+            Self::Download(_) => retcode::NETWORK_ERROR + 2,
+            Self::NotLoggedIn => retcode::PLATFORM_ERROR + 1,
+            Self::WeChatRefused(_) => retcode::PLATFORM_ERROR + 2,
+            Self::BackendUnsupported(_) => retcode::PLATFORM_ERROR + 3,
+            Self::Timeout(_) => retcode::I_AM_TIRED + 1,
+            Self::Internal(_) => retcode::INTERNAL_HANDLER_ERROR,
+        }
+    }
+
+    /// The HTTP status (200 for anything that is a well-formed action).
+    pub fn http_status(&self) -> StatusCode {
+        match self {
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            _ => StatusCode::OK,
+        }
+    }
+
+    /// The message shown to the client.
+    pub fn public_message(&self) -> String {
+        self.to_string()
+    }
+
+    /// Maps a WeChatFerry failure of `what` (e.g. "send the text").
+    pub fn from_wcf(what: &str, e: &wcf::Error) -> Self {
+        use wcf::Error as E;
+        match e {
+            E::Connect { .. } | E::Transport { .. } | E::Desync { .. } | E::InvalidAddress(_) => {
+                Self::BackendUnavailable(e.to_string())
+            }
+            E::Timeout { after, .. } => Self::BackendUnavailable(format!("no answer within {after:?}")),
+            E::Unsupported { .. } => {
+                Self::BackendUnsupported(format!("cannot {what}: this WeChatFerry build does not support it"))
+            }
+            E::Rejected { status, .. } => Self::WeChatRefused(format!("WeChat refused to {what} (status {status})")),
+            E::Failed { .. } => Self::WeChatRefused(format!("WeChat could not {what}")),
+            E::Decode { .. } | E::UnexpectedReply { .. } => Self::Internal(format!("cannot {what}: {e}")),
+            E::NotFound(x) => Self::BadParam(format!("cannot {what}: {x} not found")),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for ApiError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Database(e.to_string())
+    }
+}
+
+/// Result alias of the service.
+pub type ApiResult<T> = Result<T, ApiError>;
