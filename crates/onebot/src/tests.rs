@@ -28,7 +28,8 @@ fn action_with_echo_and_self() {
 fn responses() {
     let ok: Resp = round_trip(json!({"status": "ok", "retcode": 0, "data": {"time": 1.5}, "message": "", "echo": "e"}));
     assert_eq!(ok, Resp::ok(json!({"time": 1.5})).with_echo(Some(json!("e"))));
-    let failed: Resp = round_trip(json!({"status": "failed", "retcode": 10003, "data": null, "message": "group_name is required"}));
+    let failed: Resp =
+        round_trip(json!({"status": "failed", "retcode": 10003, "data": null, "message": "group_name is required"}));
     assert_eq!(failed, Resp::bad_param("group_name is required"));
     assert_eq!(Resp::unsupported_action("x").retcode, retcode::UNSUPPORTED_ACTION);
     assert_eq!(Resp::bad_request("x").retcode, 10001);
@@ -57,7 +58,8 @@ fn segment_errors_name_the_field() {
     assert!(e.contains("data.text"), "{e}");
     let e = serde_json::from_value::<Segment>(json!({"data": {}})).unwrap_err().to_string();
     assert!(e.contains("`type`"), "{e}");
-    let e = serde_json::from_value::<Segment>(json!({"type": "image", "data": {"file_id": 3}})).unwrap_err().to_string();
+    let e =
+        serde_json::from_value::<Segment>(json!({"type": "image", "data": {"file_id": 3}})).unwrap_err().to_string();
     assert!(e.contains("file_id"), "{e}");
 }
 
@@ -74,7 +76,9 @@ fn events_flatten_their_fields() {
     assert!(!e.is_meta());
     let msg: Vec<Segment> = serde_json::from_value(e.fields["message"].clone()).unwrap();
     assert_eq!(alt_message(&msg), "@wxid_bot hi");
-    let hb: Event = round_trip(json!({"id": "1", "time": 1.0, "type": "meta", "detail_type": "heartbeat", "sub_type": "", "interval": 5000}));
+    let hb: Event = round_trip(
+        json!({"id": "1", "time": 1.0, "type": "meta", "detail_type": "heartbeat", "sub_type": "", "interval": 5000}),
+    );
     assert!(hb.is_meta() && hb.bot_self.is_none());
     let built = Event::new("1", 1.0, "meta", "heartbeat", None).with("interval", 5000);
     assert_eq!(built, hb);

@@ -65,7 +65,9 @@ impl Backend {
     /// Maps a client error of `what`, saying "not logged in" when that is the reason.
     pub fn error(&self, what: &str, e: &wcf::Error) -> ApiError {
         match (self.state(), e) {
-            (ConnectionState::LoggedOut, wcf::Error::Rejected { .. } | wcf::Error::Failed { .. }) => ApiError::NotLoggedIn,
+            (ConnectionState::LoggedOut, wcf::Error::Rejected { .. } | wcf::Error::Failed { .. }) => {
+                ApiError::NotLoggedIn
+            }
             _ => ApiError::from_wcf(what, e),
         }
     }

@@ -113,7 +113,7 @@ pub async fn upkeep(state: AppState) {
         if n > 0 && state.backend.state() == ConnectionState::Connected {
             let _ = state.contacts.refresh().await;
         }
-        if n % 6 == 0 {
+        if n.is_multiple_of(6) {
             let removed = state.media.purge_old_images();
             if removed > 0 {
                 tracing::info!(removed, "purged chat image folders older than img_valid_duration");

@@ -83,7 +83,10 @@ impl CategoryStore {
         self.store
             .run(move |c| {
                 let id = uuid::Uuid::new_v4().to_string();
-                match c.execute("INSERT INTO categories(id, name, created_at) VALUES (?1, ?2, ?3)", params![id, name, now()]) {
+                match c.execute(
+                    "INSERT INTO categories(id, name, created_at) VALUES (?1, ?2, ?3)",
+                    params![id, name, now()],
+                ) {
                     Ok(_) => Ok(Category { id, name }),
                     Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
                         Err(ApiError::BadParam(format!("a category named {name:?} already exists")))
@@ -153,13 +156,17 @@ impl CategoryStore {
                 match current {
                     None => Err(not_found(&id)),
                     Some(name) if name == new_name => Ok(()),
-                    Some(_) => match c.execute("UPDATE categories SET name = ?2 WHERE id = ?1", params![id, new_name]) {
-                        Ok(_) => Ok(()),
-                        Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
-                            Err(ApiError::BadParam(format!("a category named {new_name:?} already exists")))
+                    Some(_) => {
+                        match c.execute("UPDATE categories SET name = ?2 WHERE id = ?1", params![id, new_name]) {
+                            Ok(_) => Ok(()),
+                            Err(rusqlite::Error::SqliteFailure(e, _))
+                                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+                            {
+                                Err(ApiError::BadParam(format!("a category named {new_name:?} already exists")))
+                            }
+                            Err(e) => Err(e.into()),
                         }
-                        Err(e) => Err(e.into()),
-                    },
+                    }
                 }
             })
             .await
@@ -195,7 +202,10 @@ impl CategoryStore {
                 if c.query_row("SELECT 1 FROM categories WHERE id = ?1", [&id], |_| Ok(())).optional()?.is_none() {
                     return Err(not_found(&id));
                 }
-                let n = c.execute("DELETE FROM category_members WHERE category_id = ?1 AND member_id = ?2", params![id, member])?;
+                let n = c.execute(
+                    "DELETE FROM category_members WHERE category_id = ?1 AND member_id = ?2",
+                    params![id, member],
+                )?;
                 if n == 0 { Err(ApiError::BadParam(format!("{member} is not in this category"))) } else { Ok(()) }
             })
             .await

@@ -105,7 +105,13 @@ pub struct HttpPost {
 
 impl Default for HttpPost {
     fn default() -> Self {
-        Self { url: String::new(), secret: Secret::default(), max_retries: 3, time_out: 5, format: EventFormat::Onebot12 }
+        Self {
+            url: String::new(),
+            secret: Secret::default(),
+            max_retries: 3,
+            time_out: 5,
+            format: EventFormat::Onebot12,
+        }
     }
 }
 
@@ -135,7 +141,12 @@ pub struct Wcf {
 
 impl Default for Wcf {
     fn default() -> Self {
-        Self { address: "tcp://127.0.0.1:10086".into(), call_timeout_ms: 5000, login_check_ms: 5000, path_mapping: Vec::new() }
+        Self {
+            address: "tcp://127.0.0.1:10086".into(),
+            call_timeout_ms: 5000,
+            login_check_ms: 5000,
+            path_mapping: Vec::new(),
+        }
     }
 }
 
@@ -357,7 +368,11 @@ impl Config {
     pub fn listen_addr(&self) -> Result<std::net::SocketAddr, ConfigError> {
         let raw = &self.http_server.http_address;
         let hostport = raw.strip_prefix("http://").unwrap_or(raw).trim_end_matches('/');
-        let hostport = if hostport.starts_with("localhost:") { hostport.replacen("localhost", "127.0.0.1", 1) } else { hostport.to_owned() };
+        let hostport = if hostport.starts_with("localhost:") {
+            hostport.replacen("localhost", "127.0.0.1", 1)
+        } else {
+            hostport.to_owned()
+        };
         hostport.parse().map_err(|_| ConfigError::Invalid {
             key: "http_server.http_address".into(),
             problem: format!("{raw:?} is not http://<ip>:<port> (e.g. http://127.0.0.1:10614)"),
@@ -438,13 +453,20 @@ mod tests {
             no_env(),
         )
         .unwrap();
-        Config::from_yaml("http_server:\n  http_address: http://0.0.0.0:10614\n  access_token: long-secret\n", no_env()).unwrap();
+        Config::from_yaml(
+            "http_server:\n  http_address: http://0.0.0.0:10614\n  access_token: long-secret\n",
+            no_env(),
+        )
+        .unwrap();
         assert!(err("http_server:\n  http_address: nowhere\n").contains("http_server.http_address"));
         assert!(err("answer_delay_rand_min: 5\nanswer_delay_rand_max: 1\n").contains("answer_delay_rand_max"));
         assert!(err("wcf:\n  address: 127.0.0.1\n").contains("wcf.address"));
         assert!(err("http_post:\n  - url: ftp://x\n").contains("http_post[0].url"));
         assert!(err("unknown_key: 1\n").contains("unknown field"));
-        assert!(err("img_valid_duration: soon\n").contains("img_valid_duration") || err("img_valid_duration: soon\n").contains("invalid type"));
+        assert!(
+            err("img_valid_duration: soon\n").contains("img_valid_duration")
+                || err("img_valid_duration: soon\n").contains("invalid type")
+        );
     }
 
     #[test]

@@ -83,7 +83,11 @@ async fn serve(path: PathBuf, demo: bool) -> Result<(), String> {
     if let Some(emu) = &emulator {
         print_demo(&gateway, emu);
     } else {
-        println!("wechat-http: API on http://{} (WeChatFerry at {})", gateway.addr(), gateway.state().config.wcf.address);
+        println!(
+            "wechat-http: API on http://{} (WeChatFerry at {})",
+            gateway.addr(),
+            gateway.state().config.wcf.address
+        );
     }
     shutdown_signal().await;
     tracing::info!("shutting down");
@@ -95,7 +99,8 @@ async fn serve(path: PathBuf, demo: bool) -> Result<(), String> {
 }
 
 async fn start_emulator(config: &mut Config) -> Result<wcf_emulator::Emulator, String> {
-    let data = config.db_dir_path.parent().map(|p| p.join("emulator")).unwrap_or_else(|| PathBuf::from("./data/emulator"));
+    let data =
+        config.db_dir_path.parent().map(|p| p.join("emulator")).unwrap_or_else(|| PathBuf::from("./data/emulator"));
     let mut emu_config = wcf_emulator::EmulatorConfig {
         listen: "127.0.0.1:0".into(),
         control: Some("127.0.0.1:10088".into()),
@@ -107,7 +112,9 @@ async fn start_emulator(config: &mut Config) -> Result<wcf_emulator::Emulator, S
         Err(_) => {
             // 10088 taken: any free port will do.
             emu_config.control = Some("127.0.0.1:0".into());
-            wcf_emulator::Emulator::start(emu_config).await.map_err(|e| format!("cannot start the demo emulator: {e}"))?
+            wcf_emulator::Emulator::start(emu_config)
+                .await
+                .map_err(|e| format!("cannot start the demo emulator: {e}"))?
         }
     };
     config.wcf.address = emu.address();

@@ -127,7 +127,8 @@ impl Media {
             .build()
             .map_err(|e| ApiError::Internal(format!("HTTP client: {e}")))?;
         for dir in [&config.img_dir_path, &config.media.staging_dir] {
-            std::fs::create_dir_all(dir).map_err(|e| ApiError::Filesystem(format!("cannot create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| ApiError::Filesystem(format!("cannot create {}: {e}", dir.display())))?;
         }
         Ok(Self {
             img_dir: absolute(&config.img_dir_path),
@@ -161,14 +162,16 @@ impl Media {
             match client.decrypt_image(extra, &wechat_dir).await {
                 Ok(out) => {
                     let local = self.paths.to_local(&out);
-                    let file = local
-                        .file_name()
-                        .map(|f| f.to_string_lossy().into_owned())
-                        .ok_or_else(|| ApiError::Internal(format!("WeChat decrypted to {out:?}, which has no file name")))?;
+                    let file = local.file_name().map(|f| f.to_string_lossy().into_owned()).ok_or_else(|| {
+                        ApiError::Internal(format!("WeChat decrypted to {out:?}, which has no file name"))
+                    })?;
                     if local.parent() != Some(dir.as_path()) {
                         // WeChat wrote elsewhere (no shared folder): copy it in when we can see it.
                         tokio::fs::copy(&local, dir.join(&file)).await.map_err(|e| {
-                            ApiError::Filesystem(format!("cannot read {}: {e} (is wcf.path_mapping set?)", local.display()))
+                            ApiError::Filesystem(format!(
+                                "cannot read {}: {e} (is wcf.path_mapping set?)",
+                                local.display()
+                            ))
                         })?;
                     }
                     return Ok(format!("{date}/{file}"));
@@ -259,9 +262,13 @@ impl Media {
             _ => "file.bin".to_owned(),
         };
         let dir = self.staging_dir.join(uuid::Uuid::new_v4().to_string());
-        tokio::fs::create_dir_all(&dir).await.map_err(|e| ApiError::Filesystem(format!("cannot create {}: {e}", dir.display())))?;
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| ApiError::Filesystem(format!("cannot create {}: {e}", dir.display())))?;
         let path = dir.join(name);
-        tokio::fs::write(&path, bytes).await.map_err(|e| ApiError::Filesystem(format!("cannot write {}: {e}", path.display())))?;
+        tokio::fs::write(&path, bytes)
+            .await
+            .map_err(|e| ApiError::Filesystem(format!("cannot write {}: {e}", path.display())))?;
         Ok(self.paths.to_wechat(&path))
     }
 }
@@ -285,10 +292,8 @@ fn url_file_name(url: &str) -> Option<String> {
 }
 
 fn sanitize_name(n: &str) -> String {
-    let cleaned: String = n
-        .chars()
-        .map(|c| if c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | ' ') { c } else { '_' })
-        .collect();
+    let cleaned: String =
+        n.chars().map(|c| if c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | ' ') { c } else { '_' }).collect();
     let cleaned = cleaned.trim_start_matches('.').trim();
     if cleaned.is_empty() { "file.bin".into() } else { cleaned.chars().take(100).collect() }
 }

@@ -18,7 +18,9 @@ impl Pacer {
     /// Pauses uniformly in `[min, max]` seconds before each send.
     pub fn new(min: f64, max: f64) -> Self {
         if max <= 0.0 {
-            tracing::warn!("answer_delay_rand_min/max are 0: sends are not paced, which risks the account being limited");
+            tracing::warn!(
+                "answer_delay_rand_min/max are 0: sends are not paced, which risks the account being limited"
+            );
         }
         Self { lock: tokio::sync::Mutex::new(()), min, max, waiting: AtomicUsize::new(0) }
     }

@@ -97,7 +97,14 @@ impl Store {
     }
 
     /// Records one WeChat send of message `message_id` (part `part`).
-    pub async fn record_sent(&self, message_id: String, part: i64, receiver: String, kind: &'static str, content: String) -> ApiResult<()> {
+    pub async fn record_sent(
+        &self,
+        message_id: String,
+        part: i64,
+        receiver: String,
+        kind: &'static str,
+        content: String,
+    ) -> ApiResult<()> {
         self.run(move |c| {
             c.execute(
                 "INSERT INTO sent_messages(message_id, part, receiver, kind, content, sent_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -146,7 +153,12 @@ impl Store {
     }
 
     /// Marks a friend request approved or rejected (inserting it when it was not seen).
-    pub async fn finish_friend_request(&self, req: FriendRequestRow, state: &'static str, remark: Option<String>) -> ApiResult<()> {
+    pub async fn finish_friend_request(
+        &self,
+        req: FriendRequestRow,
+        state: &'static str,
+        remark: Option<String>,
+    ) -> ApiResult<()> {
         self.run(move |c| {
             c.execute(
                 "INSERT INTO friend_requests(flag, ticket_v3, scene, user_id, nickname, greeting, received_at, state, remark, handled_at)

@@ -103,7 +103,8 @@ pub(super) async fn group_info(state: &AppState, p: &Params) -> ApiResult<Value>
 }
 
 async fn members(state: &AppState, group: &str) -> ApiResult<Vec<Value>> {
-    let list = state.backend.client.room_members(group).await.map_err(|e| state.backend.error("list group members", &e))?;
+    let list =
+        state.backend.client.room_members(group).await.map_err(|e| state.backend.error("list group members", &e))?;
     Ok(list
         .into_iter()
         .map(|m| {

@@ -64,7 +64,9 @@ fn segments(p: &Params) -> ApiResult<Vec<Segment>> {
             items
                 .iter()
                 .enumerate()
-                .map(|(i, v)| Segment::from_value(v).map_err(|e| ApiError::BadSegmentData(format!("message[{i}]: {e}"))))
+                .map(|(i, v)| {
+                    Segment::from_value(v).map_err(|e| ApiError::BadSegmentData(format!("message[{i}]: {e}")))
+                })
                 .collect()
         }
         Some(Value::Object(_)) => Segment::from_value(p.get("message").expect("checked"))
@@ -74,7 +76,11 @@ fn segments(p: &Params) -> ApiResult<Vec<Segment>> {
     }
 }
 
-fn media_source(kind: &str, file_id: &str, extra: &serde_json::Map<String, Value>) -> ApiResult<(String, &'static str)> {
+fn media_source(
+    kind: &str,
+    file_id: &str,
+    extra: &serde_json::Map<String, Value>,
+) -> ApiResult<(String, &'static str)> {
     let text = |k: &str| extra.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
     if let Some(url) = text("url") {
         return Ok((url, "url"));
@@ -90,7 +96,9 @@ fn media_source(kind: &str, file_id: &str, extra: &serde_json::Map<String, Value
             "{kind} segment: file_id {file_id:?} is not known to this gateway; give data.url, data.path or data.data (base64)"
         )));
     }
-    Err(ApiError::BadSegmentData(format!("a {kind} segment needs data.url, data.path (on the WeChat host) or data.data (base64)")))
+    Err(ApiError::BadSegmentData(format!(
+        "a {kind} segment needs data.url, data.path (on the WeChat host) or data.data (base64)"
+    )))
 }
 
 /// Turns a segment into an item, staging media where WeChat can read it (once, shared by every
@@ -115,7 +123,12 @@ async fn to_item(state: &AppState, seg: Segment) -> ApiResult<Item> {
     })
 }
 
-async fn stage_media(state: &AppState, kind: &str, file_id: &str, extra: &serde_json::Map<String, Value>) -> ApiResult<String> {
+async fn stage_media(
+    state: &AppState,
+    kind: &str,
+    file_id: &str,
+    extra: &serde_json::Map<String, Value>,
+) -> ApiResult<String> {
     let image = kind == "image";
     let (source, how) = media_source(kind, file_id, extra)?;
     match how {
@@ -200,7 +213,13 @@ async fn plan(state: &AppState, items: &[Item], receiver: &str) -> ApiResult<Vec
 }
 
 /// Sends the parts to one receiver, each paced, each recorded under `message_id`.
-async fn deliver(state: &AppState, receiver: &str, parts: Vec<Part>, message_id: &str, first_part: i64) -> ApiResult<()> {
+async fn deliver(
+    state: &AppState,
+    receiver: &str,
+    parts: Vec<Part>,
+    message_id: &str,
+    first_part: i64,
+) -> ApiResult<()> {
     for (i, part) in parts.into_iter().enumerate() {
         let client = &state.backend.client;
         let (kind, content, result) = match part {
@@ -220,7 +239,10 @@ async fn deliver(state: &AppState, receiver: &str, parts: Vec<Part>, message_id:
             }
         };
         result?;
-        state.store.record_sent(message_id.to_owned(), first_part + i as i64, receiver.to_owned(), kind, content).await?;
+        state
+            .store
+            .record_sent(message_id.to_owned(), first_part + i as i64, receiver.to_owned(), kind, content)
+            .await?;
     }
     Ok(())
 }

@@ -61,7 +61,12 @@ pub const ACTIONS: &[ActionSpec] = &[
             p("user_id", "string", false, "friend wxid (private)"),
             p("group_id", "string", false, "chat group id …@chatroom (group)"),
             p("send_id", "string", false, "receiver, v1 style (friend or chat group)"),
-            p("message", "string|array", true, "a string, or OneBot 12 segments: text, image, mention, mention_all, file"),
+            p(
+                "message",
+                "string|array",
+                true,
+                "a string, or OneBot 12 segments: text, image, mention, mention_all, file",
+            ),
             p("msg_type", "integer", false, "v1: 0 text (default), 1 or 2 image (message = host path or http(s) URL)"),
             p("group_ids", "array", false, "category ids: broadcast to every distinct member"),
         ],
@@ -82,7 +87,12 @@ pub const ACTIONS: &[ActionSpec] = &[
         summary: "Create a category",
         params: &[p("group_name", "string", true, "unique name")],
     },
-    ActionSpec { name: "delete_group", get: false, summary: "Delete a category and its memberships", params: GROUP_REF },
+    ActionSpec {
+        name: "delete_group",
+        get: false,
+        summary: "Delete a category and its memberships",
+        params: GROUP_REF,
+    },
     ActionSpec {
         name: "rename_group",
         get: false,

@@ -128,7 +128,9 @@ fn envelope(state: &AppState, body: Option<Value>, at_root: bool) -> Result<Enve
         Some(Value::Object(m)) => m,
         Some(_) => {
             return Err((
-                ApiError::BadRequest("the body must be a JSON object: {\"action\": …, \"params\": {…}, \"echo\": …}".into()),
+                ApiError::BadRequest(
+                    "the body must be a JSON object: {\"action\": …, \"params\": {…}, \"echo\": …}".into(),
+                ),
                 None,
             ));
         }
@@ -267,7 +269,10 @@ async fn chat_image(State(state): State<AppState>, Path((date, file)): Path<(Str
 
 async fn fallback(method: Method, uri: axum::http::Uri) -> Response {
     let mut r = error_response(
-        ApiError::UnsupportedAction(format!("{method} {} is not an endpoint; GET /openapi.json lists them", uri.path())),
+        ApiError::UnsupportedAction(format!(
+            "{method} {} is not an endpoint; GET /openapi.json lists them",
+            uri.path()
+        )),
         None,
     );
     *r.status_mut() = StatusCode::NOT_FOUND;

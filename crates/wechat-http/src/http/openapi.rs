@@ -6,7 +6,9 @@ use crate::actions::{ACTIONS, ActionSpec};
 
 fn schema(ty: &str) -> Value {
     match ty {
-        "string|array" => json!({ "oneOf": [{ "type": "string" }, { "type": "array", "items": { "type": "object" } }] }),
+        "string|array" => {
+            json!({ "oneOf": [{ "type": "string" }, { "type": "array", "items": { "type": "object" } }] })
+        }
         "array" => json!({ "type": "array", "items": { "type": "string" } }),
         other => json!({ "type": other }),
     }

@@ -1,0 +1,183 @@
+use std::path::PathBuf;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use wcf_emulator::{Emulator, EmulatorConfig};
+use wechat_http::{Config, Gateway};
+
+pub(crate) const TOKEN: &str = "test-token";
+
+/// A 1×1 PNG.
+pub(crate) const PNG: &[u8] = wcf_emulator::wechat::DEFAULT_PNG;
+
+pub(crate) struct TestApp {
+    pub(crate) base: String,
+    pub(crate) gateway: Option<Gateway>,
+    pub(crate) emu: Emulator,
+    pub(crate) control: String,
+    pub(crate) http: reqwest::Client,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) config: Config,
+}
+
+pub(crate) fn test_config(dir: &std::path::Path, wcf_address: &str) -> Config {
+    let mut c = Config::default();
+    c.http_server.http_address = "http://127.0.0.1:0".into();
+    c.http_server.access_token = wechat_http::secret::Secret::new(TOKEN);
+    c.http_server.max_body_bytes = 64 * 1024;
+    c.answer_delay_rand_min = 0.0;
+    c.answer_delay_rand_max = 0.0;
+    c.db_dir_path = dir.join("db");
+    c.img_dir_path = dir.join("img");
+    c.media.staging_dir = dir.join("staging");
+    c.media.download_timeout = 1;
+    c.media.max_download_bytes = 4096;
+    c.wcf.address = wcf_address.into();
+    c.wcf.call_timeout_ms = 2000;
+    c.wcf.login_check_ms = 100;
+    c
+}
+
+pub(crate) async fn spawn_app() -> TestApp {
+    spawn_with(|_| {}).await
+}
+
+pub(crate) async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    wechat_http::install_tls_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let emu = Emulator::start(EmulatorConfig { data_dir: Some(dir.path().join("wechat")), ..Default::default() })
+        .await
+        .unwrap();
+    let mut config = test_config(dir.path(), &emu.address());
+    tweak(&mut config);
+    let control = emu.control_url().unwrap();
+    let mut app =
+        TestApp { base: String::new(), gateway: None, emu, control, http: reqwest::Client::new(), dir, config };
+    app.start_gateway().await;
+    app.wait_connected().await;
+    app
+}
+
+impl TestApp {
+    pub(crate) async fn start_gateway(&mut self) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let gateway = wechat_http::start(self.config.clone(), listener).await.unwrap();
+        self.base = format!("http://{}", gateway.addr());
+        self.gateway = Some(gateway);
+    }
+
+    /// Stops the gateway and starts a new one on the same database and emulator.
+    pub(crate) async fn restart(&mut self) {
+        self.gateway.take().unwrap().shutdown().await;
+        self.start_gateway().await;
+        self.wait_connected().await;
+    }
+
+    pub(crate) fn gateway(&self) -> &Gateway {
+        self.gateway.as_ref().unwrap()
+    }
+
+    pub(crate) async fn wait_connected(&self) {
+        within("gateway connected to WeChat", async {
+            loop {
+                let (_, r) = self.action("get_status", json!({})).await;
+                if r["data"]["good"] == true && r["data"]["bots"][0]["self"]["user_id"] == "wxid_bot" {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+    }
+
+    /// `POST /<action>` with the seed's envelope.
+    pub(crate) async fn action(&self, action: &str, params: Value) -> (StatusCode, Value) {
+        self.post(&format!("/{action}"), json!({ "action": action, "params": params, "echo": "t" })).await
+    }
+
+    pub(crate) async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let r = self.http.post(format!("{}{path}", self.base)).bearer_auth(TOKEN).json(&body).send().await.unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub(crate) async fn get(&self, path_and_query: &str) -> (StatusCode, Value) {
+        let r = self.http.get(format!("{}{path_and_query}", self.base)).bearer_auth(TOKEN).send().await.unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Expects a success; returns `data`.
+    pub(crate) async fn ok(&self, action: &str, params: Value) -> Value {
+        let (status, r) = self.action(action, params.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{action} {params}: {r}");
+        assert_eq!(r["status"], "ok", "{action} {params}: {r}");
+        assert_eq!(r["retcode"], 0);
+        assert_eq!(r["echo"], "t");
+        r["data"].clone()
+    }
+
+    /// Expects a failure with `retcode`; returns `message`.
+    pub(crate) async fn fails(&self, action: &str, params: Value, retcode: i64) -> String {
+        let (status, r) = self.action(action, params.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{action} {params}: {r}");
+        assert_eq!(
+            (r["status"].as_str(), r["retcode"].as_i64()),
+            (Some("failed"), Some(retcode)),
+            "{action} {params}: {r}"
+        );
+        assert_eq!(r["echo"], "t", "echo is returned on failures too");
+        let msg = r["message"].as_str().unwrap().to_owned();
+        assert!(!msg.is_empty());
+        msg
+    }
+
+    /// The emulator's sent log, over its control API.
+    pub(crate) async fn sent(&self) -> Vec<Value> {
+        let r = self.http.get(format!("{}/sent", self.control)).send().await.unwrap();
+        r.json::<Vec<Value>>().await.unwrap()
+    }
+
+    pub(crate) async fn control(&self, path: &str, body: Value) -> Value {
+        let r = self.http.post(format!("{}{path}", self.control)).json(&body).send().await.unwrap();
+        assert!(r.status().is_success(), "control {path}: {}", r.status());
+        r.json().await.unwrap()
+    }
+
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+/// Guards against a hang; not a timing assertion.
+pub(crate) async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(30), f).await.unwrap_or_else(|_| panic!("hung waiting for {what}"))
+}
+
+/// A small HTTP file server on 127.0.0.1:0 for URL downloads: `/image.png`, `/big.png`
+/// (too large), `/slow.png` (slower than the download timeout), `/notes.txt`, `/missing`.
+pub(crate) async fn file_server() -> String {
+    use axum::routing::get;
+    let big = {
+        let mut b = PNG.to_vec();
+        b.resize(10_000, 0);
+        b
+    };
+    let app = axum::Router::new()
+        .route("/image.png", get(|| async { ([("content-type", "image/png")], PNG) }))
+        .route("/report.pdf", get(|| async { ([("content-type", "application/pdf")], &b"%PDF-1.4 fake"[..]) }))
+        .route("/big.png", get(move || async move { ([("content-type", "image/png")], big) }))
+        .route(
+            "/slow.png",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                ([("content-type", "image/png")], PNG)
+            }),
+        )
+        .route("/notes.txt", get(|| async { "just text, not an image" }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}

@@ -1,0 +1,11 @@
+//! Black-box tests: the real server on 127.0.0.1:0, the emulator over the real WeChatFerry
+//! wire, temp dirs, real HTTP.
+
+mod categories;
+mod contacts;
+mod demo;
+mod friends;
+mod helpers;
+mod media;
+mod protocol;
+mod send;
