@@ -25,7 +25,9 @@ fn secs() -> Duration {
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -39,7 +41,9 @@ struct Stats {
 impl Stats {
     fn from(mut lat: Vec<Duration>, elapsed: Duration) -> Self {
         lat.sort();
-        let at = |q: f64| lat.get(((lat.len() as f64 * q) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or_default();
+        let at = |q: f64| {
+            lat.get(((lat.len() as f64 * q) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or_default()
+        };
         Self { n: lat.len(), elapsed, p50: at(0.50), p99: at(0.99) }
     }
 
