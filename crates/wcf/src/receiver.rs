@@ -46,6 +46,9 @@ pub struct ReceiverOptions {
     pub buffer: usize,
     /// How many recent message ids are remembered for de-duplication.
     pub dedupe_window: usize,
+    /// Use the push channel. `false` only tracks the connection and login state (for
+    /// WeChatFerry builds without pushes, where messages are polled from the database).
+    pub push: bool,
 }
 
 impl Default for ReceiverOptions {
@@ -57,6 +60,7 @@ impl Default for ReceiverOptions {
             login_poll: Duration::from_secs(5),
             buffer: 4096,
             dedupe_window: 4096,
+            push: true,
         }
     }
 }
@@ -195,6 +199,9 @@ async fn session(
     dedupe: &mut Dedupe,
     connected: &mut bool,
 ) -> Ended {
+    if !options.push {
+        return watch_login(client, options, tx, state, connected).await;
+    }
     let setup = async {
         if !client.is_login().await? {
             return Ok(None);
@@ -246,6 +253,33 @@ async fn session(
                 Ok(false) => return Ended::LoggedOut,
                 Err(e) => return Ended::Failed(e),
             },
+            _ = tx.closed() => return Ended::ConsumerGone,
+        }
+    }
+}
+
+/// Without a push channel: publish the login state until something fails.
+async fn watch_login(
+    client: &Client,
+    options: &ReceiverOptions,
+    tx: &mpsc::Sender<WxMsg>,
+    state: &watch::Sender<ConnectionState>,
+    connected: &mut bool,
+) -> Ended {
+    let mut poll = tokio::time::interval(options.login_poll);
+    loop {
+        match client.is_login().await {
+            Ok(true) => {
+                if !*connected {
+                    *connected = true;
+                    state.send_replace(ConnectionState::Connected);
+                }
+            }
+            Ok(false) => return Ended::LoggedOut,
+            Err(e) => return Ended::Failed(e),
+        }
+        tokio::select! {
+            _ = poll.tick() => {}
             _ = tx.closed() => return Ended::ConsumerGone,
         }
     }

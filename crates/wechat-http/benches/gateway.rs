@@ -144,6 +144,13 @@ fn main() {
         let base = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
 
+        // Direct calls first: WeChatFerry accepts one command peer at a time (PAIR1), so the
+        // direct client must let go before the gateway connects.
+        let client = wcf::Client::new(wcf::ClientOptions::new(emu.address())).unwrap();
+        let direct_contacts = sequential(|| async { assert!(client.contacts().await.unwrap().len() >= 2000) }).await;
+        let direct_send = sequential(|| async { client.send_text("bench", "wxid_alice", &[]).await.unwrap() }).await;
+        client.disconnect().await;
+
         let spawned = Instant::now();
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_wechat-http"))
             .args(["serve", "--config", "config.yaml"])
@@ -175,8 +182,7 @@ fn main() {
         tokio::time::sleep(Duration::from_secs(1)).await;
         println!("resident memory idle: {:.1} MB   (goal < 30 MB)", rss_kib(pid) as f64 / 1024.0);
 
-        let client = wcf::Client::new(wcf::ClientOptions::new(emu.address())).unwrap();
-        let direct = sequential(|| async { assert!(client.contacts().await.unwrap().len() >= 2000) }).await;
+        let direct = direct_contacts;
         let url = format!("{base}/get_friend_list");
         let via = sequential(|| async {
             let r = http.post(&url).bearer_auth("bench").json(&json!({})).send().await.unwrap();
@@ -190,7 +196,14 @@ fn main() {
             via.p50.as_secs_f64() / direct.p50.as_secs_f64()
         );
 
-        let direct = sequential(|| async { client.send_text("bench", "wxid_alice", &[]).await.unwrap() }).await;
+        let floor_url = format!("{base}/get_version");
+        let floor = sequential(|| async {
+            let r = http.post(&floor_url).bearer_auth("bench").json(&json!({})).send().await.unwrap();
+            let _ = r.bytes().await.unwrap();
+        })
+        .await;
+        println!("{}", floor.line("get_version via gateway (HTTP floor)"));
+        let direct = direct_send;
         let url = format!("{base}/send_message");
         let body = json!({"detail_type": "private", "user_id": "wxid_alice", "message": "bench"});
         let via = sequential(|| async {

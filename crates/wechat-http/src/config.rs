@@ -135,6 +135,10 @@ pub struct Wcf {
     pub call_timeout_ms: u64,
     /// How often the login is checked while connected, milliseconds.
     pub login_check_ms: u64,
+    /// `push` (port + 1) or `poll` (read the message database).
+    pub receive_mode: ReceiveMode,
+    /// Poll interval in `poll` mode, milliseconds.
+    pub poll_interval_ms: u64,
     /// Folders shared between this machine and the WeChat host (empty = same machine).
     pub path_mapping: Vec<PathMapping>,
 }
@@ -145,6 +149,8 @@ impl Default for Wcf {
             address: "tcp://127.0.0.1:10086".into(),
             call_timeout_ms: 5000,
             login_check_ms: 5000,
+            receive_mode: ReceiveMode::Push,
+            poll_interval_ms: 1000,
             path_mapping: Vec::new(),
         }
     }
@@ -172,6 +178,33 @@ impl Default for Media {
             download_timeout: 30,
             image_fetch_timeout: 30,
         }
+    }
+}
+
+/// How messages are received from WeChatFerry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReceiveMode {
+    /// The push channel on port + 1 (WeChatFerry 39.5.x).
+    #[default]
+    Push,
+    /// Poll `MSG<n>.db` through `EXEC_DB_QUERY` (builds without a push channel, e.g. 39.6.0.0).
+    Poll,
+}
+
+/// `events` section.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Events {
+    /// Events kept in the outbox at most (0 = no count limit).
+    pub retention_count: u64,
+    /// Hours an event is kept at most (0 = no age limit).
+    pub retention_hours: u64,
+}
+
+impl Default for Events {
+    fn default() -> Self {
+        Self { retention_count: 100_000, retention_hours: 168 }
     }
 }
 
@@ -233,6 +266,8 @@ pub struct Config {
     pub wcf: Wcf,
     /// Media handling.
     pub media: Media,
+    /// Event outbox retention.
+    pub events: Events,
     /// Forward WebSocket.
     pub websocket: Websocket,
     /// Reverse WebSocket targets.
@@ -253,6 +288,7 @@ impl Default for Config {
             img_valid_duration: 7,
             wcf: Wcf::default(),
             media: Media::default(),
+            events: Events::default(),
             websocket: Websocket::default(),
             websocket_reverse: Vec::new(),
         }
@@ -339,6 +375,9 @@ impl Config {
         }
         if self.wcf.login_check_ms < 100 {
             return bad("wcf.login_check_ms", "must be at least 100".into());
+        }
+        if self.wcf.poll_interval_ms < 50 {
+            return bad("wcf.poll_interval_ms", "must be at least 50".into());
         }
         if self.wcf.call_timeout_ms == 0 {
             return bad("wcf.call_timeout_ms", "must be above 0".into());

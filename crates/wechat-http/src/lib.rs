@@ -17,7 +17,9 @@ pub mod bridge;
 pub mod categories;
 pub mod config;
 pub mod contacts;
+pub mod delivery;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod media;
 pub mod secret;
@@ -75,10 +77,16 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Gateway, Sta
         client.clone(),
         wcf::ReceiverOptions {
             login_poll: Duration::from_millis(config.wcf.login_check_ms),
+            push: config.wcf.receive_mode == config::ReceiveMode::Push,
             ..wcf::ReceiverOptions::default()
         },
     );
     let store = store::Store::open(&config.db_dir_path)?;
+    let outbox = events::outbox::Outbox::open(store.clone()).await?;
+    if config.http_server.event_enabled {
+        // get_latest_events sees every event from now on, even before its first call.
+        outbox.cursor(actions::LATEST_EVENTS_CHANNEL, outbox.latest()).await?;
+    }
     let state = AppState::new(state::Inner {
         categories: categories::CategoryStore::new(store.clone()),
         store,
@@ -86,13 +94,23 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Gateway, Sta
         contacts: contacts::ContactCache::new(client),
         media: media::Media::new(&config)?,
         pacer: sender::Pacer::new(config.answer_delay_rand_min, config.answer_delay_rand_max),
+        outbox,
         config,
     });
-    let tasks = vec![
+    let mut tasks = vec![
         tokio::spawn(bridge::pump(state.clone(), receiver)),
         tokio::spawn(bridge::follow_backend(state.clone())),
         tokio::spawn(bridge::upkeep(state.clone())),
     ];
+    if state.config.wcf.receive_mode == config::ReceiveMode::Poll {
+        tasks.push(tokio::spawn(bridge::poll(state.clone())));
+    }
+    for target in state.config.http_post.clone() {
+        tasks.push(tokio::spawn(delivery::webhook::run(state.clone(), target)));
+    }
+    for target in state.config.websocket_reverse.clone() {
+        tasks.push(tokio::spawn(delivery::websocket::reverse(state.clone(), target)));
+    }
     let addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let router = app(state.clone());

@@ -32,6 +32,8 @@ pub struct Inner {
     pub media: Media,
     /// The send path.
     pub pacer: Pacer,
+    /// The durable event outbox.
+    pub outbox: Arc<crate::events::outbox::Outbox>,
 }
 
 impl AppState {

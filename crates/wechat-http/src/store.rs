@@ -1,9 +1,14 @@
-//! The SQLite store (`<db_dir_path>/wechat-http.db`, WAL, `synchronous = FULL` so that an
-//! acknowledged change survives a crash), with numbered migrations.
+//! The SQLite store (`<db_dir_path>/wechat-http.db`, WAL), with numbered migrations.
 //!
-//! Access goes through [`Store::run`], which runs a closure on the blocking pool with the one
-//! connection; the feature modules ([`crate::categories`], the sent-message log, friend
-//! requests, chat images) own their SQL.
+//! Two connections to the same file:
+//! * [`Store::run`] — `synchronous = FULL`: categories and friend requests; an acknowledged
+//!   change survives a crash, even of the machine;
+//! * [`Store::run_log`] — `synchronous = NORMAL`: high-rate logs (sent messages, chat images,
+//!   events). A WAL commit there survives the process being killed; only a power loss can
+//!   drop the last few commits. This keeps an fsync off every send.
+//!
+//! The feature modules ([`crate::categories`], the sent-message log, friend requests, chat
+//! images) own their SQL.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -54,6 +59,19 @@ const MIGRATIONS: &[&str] = &[
         msg_id TEXT PRIMARY KEY,
         rel_path TEXT NOT NULL,
         created_at REAL NOT NULL);",
+    // 2: the event outbox and delivery cursors.
+    "CREATE TABLE events(
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        time REAL NOT NULL,
+        kind TEXT NOT NULL,
+        body TEXT NOT NULL,
+        legacy TEXT,
+        source TEXT UNIQUE);
+     CREATE INDEX events_time ON events(time);
+     CREATE TABLE cursors(
+        channel TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        dropped INTEGER NOT NULL DEFAULT 0);",
 ];
 
 /// Unix time in seconds, fractional.
@@ -65,6 +83,7 @@ pub fn now() -> f64 {
 #[derive(Clone, Debug)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
+    log: Arc<Mutex<Connection>>,
 }
 
 impl Store {
@@ -72,22 +91,43 @@ impl Store {
     pub fn open(dir: &Path) -> ApiResult<Self> {
         std::fs::create_dir_all(dir)
             .map_err(|e| ApiError::Filesystem(format!("cannot create db_dir_path {}: {e}", dir.display())))?;
-        let mut conn = Connection::open(dir.join(DB_FILE))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let open = |sync: &str| -> rusqlite::Result<Connection> {
+            let conn = Connection::open(dir.join(DB_FILE))?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", sync)?;
+            conn.pragma_update(None, "foreign_keys", "ON")?;
+            conn.busy_timeout(std::time::Duration::from_secs(5))?;
+            Ok(conn)
+        };
+        let mut conn = open("FULL")?;
         migrate(&mut conn)?;
-        Ok(Self { conn: Arc::new(Mutex::new(conn)) })
+        let log = open("NORMAL")?;
+        Ok(Self { conn: Arc::new(Mutex::new(conn)), log: Arc::new(Mutex::new(log)) })
     }
 
-    /// Runs `f` with the connection on the blocking pool.
+    /// Runs `f` with the durable (`synchronous = FULL`) connection on the blocking pool.
     pub async fn run<T, F>(&self, f: F) -> ApiResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> ApiResult<T> + Send + 'static,
     {
-        let conn = self.conn.clone();
+        Self::on(self.conn.clone(), f).await
+    }
+
+    /// Runs `f` with the log (`synchronous = NORMAL`) connection on the blocking pool.
+    pub async fn run_log<T, F>(&self, f: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> ApiResult<T> + Send + 'static,
+    {
+        Self::on(self.log.clone(), f).await
+    }
+
+    async fn on<T, F>(conn: Arc<Mutex<Connection>>, f: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> ApiResult<T> + Send + 'static,
+    {
         tokio::task::spawn_blocking(move || {
             let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
             f(&mut guard)

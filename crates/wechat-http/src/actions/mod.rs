@@ -8,11 +8,13 @@ use crate::state::AppState;
 
 mod categories;
 mod contacts;
+mod events;
 mod friends;
 mod messages;
 pub mod meta;
 pub mod params;
 
+pub use events::LATEST_EVENTS_CHANNEL;
 pub use params::Params;
 
 /// A parameter as documented.
@@ -131,6 +133,15 @@ pub const ACTIONS: &[ActionSpec] = &[
             p("remark", "string", false, "note kept with the request"),
         ],
     },
+    ActionSpec {
+        name: "get_latest_events",
+        get: true,
+        summary: "Events since the last call (long-poll); needs http_server.event_enabled",
+        params: &[
+            p("limit", "integer", false, "most events returned; 0 (default) = all pending"),
+            p("timeout", "integer", false, "seconds to wait when none is pending (0-300)"),
+        ],
+    },
     ActionSpec { name: "get_version", get: true, summary: "Implementation and OneBot version", params: &[] },
     ActionSpec { name: "get_supported_actions", get: true, summary: "Action names", params: &[] },
     ActionSpec { name: "get_status", get: true, summary: "Backend connection and login state", params: &[] },
@@ -187,6 +198,7 @@ pub async fn dispatch(state: &AppState, name: &str, p: &Params) -> ApiResult<Val
         "get_group_members" => categories::members(state, p).await,
         "get_member_groups" => categories::member_groups(state, p).await,
         "handle_friend_request" => friends::handle(state, p).await,
+        "get_latest_events" => events::latest_events(state, p).await,
         "get_version" => Ok(meta::version()),
         "get_supported_actions" => Ok(meta::supported_actions()),
         "get_status" => Ok(meta::status(state)),

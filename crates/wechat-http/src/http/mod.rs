@@ -187,11 +187,34 @@ async fn root_post(State(state): State<AppState>, req: Request) -> Response {
     }
 }
 
-async fn root_get() -> Response {
-    error_response(
-        ApiError::MethodNotAllowed("POST OneBot 12 actions to / ({\"action\": …, \"params\": …})".into()),
-        None,
-    )
+/// `GET /`: the forward WebSocket when it is an upgrade (auth already checked), else 405.
+async fn root_get(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+    upgrade: Result<axum::extract::WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
+    let Ok(upgrade) = upgrade else {
+        return error_response(
+            ApiError::MethodNotAllowed(
+                "POST OneBot 12 actions to / ({\"action\": …, \"params\": …}), or open a WebSocket here".into(),
+            ),
+            None,
+        );
+    };
+    if !state.config.websocket.enabled {
+        return error_response(
+            ApiError::MethodNotAllowed("the forward WebSocket is off (websocket.enabled)".into()),
+            None,
+        );
+    }
+    let after = match query.get("last_event_id").map(|v| v.parse::<i64>()) {
+        None => state.outbox.latest(),
+        Some(Ok(n)) if n >= 0 => n,
+        Some(_) => {
+            return error_response(ApiError::BadParam("`last_event_id` must be an event id (a number)".into()), None);
+        }
+    };
+    upgrade.on_upgrade(move |socket| crate::delivery::websocket::forward(state, socket, after))
 }
 
 fn unknown_path(action: &str) -> Response {
