@@ -36,6 +36,7 @@ pub(crate) fn test_config(dir: &std::path::Path, wcf_address: &str) -> Config {
     c.wcf.address = wcf_address.into();
     c.wcf.call_timeout_ms = 2000;
     c.wcf.login_check_ms = 100;
+    c.enable_heart_beat = false;
     c
 }
 
@@ -44,11 +45,20 @@ pub(crate) async fn spawn_app() -> TestApp {
 }
 
 pub(crate) async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_full(Duration::from_secs(5), tweak).await
+}
+
+/// `push_timeout`: how long the emulator holds a push while no client is connected.
+pub(crate) async fn spawn_full(push_timeout: Duration, tweak: impl FnOnce(&mut Config)) -> TestApp {
     wechat_http::install_tls_provider();
     let dir = tempfile::tempdir().unwrap();
-    let emu = Emulator::start(EmulatorConfig { data_dir: Some(dir.path().join("wechat")), ..Default::default() })
-        .await
-        .unwrap();
+    let emu = Emulator::start(EmulatorConfig {
+        data_dir: Some(dir.path().join("wechat")),
+        push_timeout,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let mut config = test_config(dir.path(), &emu.address());
     tweak(&mut config);
     let control = emu.control_url().unwrap();
@@ -180,4 +190,85 @@ pub(crate) async fn file_server() -> String {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     format!("http://{addr}")
+}
+
+/// A webhook receiver on 127.0.0.1:0: records `(headers, body)`; answers 503 while `down`, and
+/// the queued `reply` (200 + JSON) once when set, else 204.
+pub(crate) struct Hook {
+    pub(crate) url: String,
+    pub(crate) rx: tokio::sync::mpsc::UnboundedReceiver<(axum::http::HeaderMap, Value)>,
+    pub(crate) down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    pub(crate) failed: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    pub(crate) reply: std::sync::Arc<std::sync::Mutex<Option<Value>>>,
+}
+
+pub(crate) async fn webhook() -> Hook {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let down = Arc::new(AtomicBool::new(false));
+    let failed = Arc::new(AtomicUsize::new(0));
+    let reply: Arc<std::sync::Mutex<Option<Value>>> = Arc::new(std::sync::Mutex::new(None));
+    let (d, f, r) = (down.clone(), failed.clone(), reply.clone());
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+            let (tx, d, f, r) = (tx.clone(), d.clone(), f.clone(), r.clone());
+            async move {
+                use axum::response::IntoResponse;
+                if d.load(Ordering::SeqCst) {
+                    f.fetch_add(1, Ordering::SeqCst);
+                    return StatusCode::SERVICE_UNAVAILABLE.into_response();
+                }
+                let v: Value = serde_json::from_slice(&body).unwrap();
+                let _ = tx.send((headers, v));
+                match r.lock().unwrap().take() {
+                    Some(reply) => axum::Json(reply).into_response(),
+                    None => StatusCode::NO_CONTENT.into_response(),
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Hook { url: format!("http://{addr}/hook"), rx, down, failed, reply }
+}
+
+impl Hook {
+    /// The next event that is not `meta`.
+    pub(crate) async fn next_event(&mut self) -> (axum::http::HeaderMap, Value) {
+        within("a webhook event", async {
+            loop {
+                let (h, v) = self.rx.recv().await.unwrap();
+                if v["type"] != "meta" {
+                    break (h, v);
+                }
+            }
+        })
+        .await
+    }
+
+    /// The next event whose `detail_type` is `detail`.
+    pub(crate) async fn next_of(&mut self, detail: &str) -> Value {
+        within(detail, async {
+            loop {
+                let (_, v) = self.rx.recv().await.unwrap();
+                if v["detail_type"] == detail {
+                    break v;
+                }
+            }
+        })
+        .await
+    }
+}
+
+pub(crate) fn hook_target(url: &str, secret: &str) -> wechat_http::config::HttpPost {
+    wechat_http::config::HttpPost {
+        url: url.into(),
+        secret: wechat_http::secret::Secret::new(secret),
+        max_retries: 1000,
+        time_out: 2,
+        format: wechat_http::config::EventFormat::Onebot12,
+    }
 }
