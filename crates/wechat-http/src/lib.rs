@@ -83,9 +83,15 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Gateway, Sta
     );
     let store = store::Store::open(&config.db_dir_path)?;
     let outbox = events::outbox::Outbox::open(store.clone()).await?;
+    // Every durable channel gets its cursor before anything can emit: a channel configured for
+    // the first time starts here; one that existed resumes where it stopped.
+    let mut channels: Vec<String> = config.http_post.iter().map(delivery::webhook::channel).collect();
+    channels.extend(config.websocket_reverse.iter().map(delivery::websocket::reverse_channel));
     if config.http_server.event_enabled {
-        // get_latest_events sees every event from now on, even before its first call.
-        outbox.cursor(actions::LATEST_EVENTS_CHANNEL, outbox.latest()).await?;
+        channels.push(actions::LATEST_EVENTS_CHANNEL.to_owned());
+    }
+    for channel in &channels {
+        outbox.cursor(channel, outbox.latest()).await?;
     }
     let state = AppState::new(state::Inner {
         categories: categories::CategoryStore::new(store.clone()),
