@@ -169,6 +169,13 @@ impl Gateway {
             t.abort();
             let _ = t.await;
         }
+        // Like the official client at exit: switch pushing off, so the next client of this
+        // WeChatFerry (which keeps receiving on otherwise) can switch it on again.
+        if self.state.config.wcf.receive_mode == config::ReceiveMode::Push {
+            let client = &self.state.backend.client;
+            let _ = tokio::time::timeout(Duration::from_secs(2), client.disable_receiving()).await;
+            client.disconnect().await;
+        }
     }
 }
 
