@@ -189,8 +189,10 @@ pub async fn process(state: &AppState, m: &WxMsg) {
         sender_name: sender.as_ref().map(|c| if c.remark.is_empty() { c.name.clone() } else { c.remark.clone() }),
         sender_is_friend: sender.is_some_and(|c| wcf::message::is_friend_id(&c.wxid)),
     };
-    if let Some(draft) = crate::events::normalize::normalize(m, &ctx) {
-        crate::events::emit(state, draft).await;
+    if let Some(draft) = crate::events::normalize::normalize(m, &ctx)
+        && let Err(e) = state.outbox.submit(draft).await
+    {
+        tracing::error!(error = %e, "an event could not be queued");
     }
 }
 

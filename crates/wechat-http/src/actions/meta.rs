@@ -22,6 +22,8 @@ pub fn status(state: &AppState) -> Value {
         "bots": [{ "self": { "platform": "wechat", "user_id": me }, "online": online }],
         "wx.backend": state.backend.state_name(),
         "wx.send_queue": state.pacer.depth(),
+        "wx.latest_event": state.outbox.latest(),
+        "wx.dropped": state.outbox.dropped(),
     })
 }
 

@@ -40,7 +40,7 @@ impl StoredEvent {
     }
 }
 
-type Pending = (Draft, oneshot::Sender<ApiResult<Option<i64>>>);
+type Pending = (Draft, Option<oneshot::Sender<ApiResult<Option<i64>>>>);
 
 /// The outbox.
 #[derive(Debug)]
@@ -48,6 +48,7 @@ pub struct Outbox {
     store: Store,
     tx: mpsc::Sender<Pending>,
     latest: watch::Receiver<i64>,
+    dropped: std::sync::Mutex<HashMap<String, i64>>,
 }
 
 impl Outbox {
@@ -58,14 +59,23 @@ impl Outbox {
         let (latest_tx, latest) = watch::channel(max);
         let (tx, rx) = mpsc::channel(8192);
         tokio::spawn(writer(store.clone(), rx, latest_tx));
-        Ok(Arc::new(Self { store, tx, latest }))
+        let outbox = Arc::new(Self { store, tx, latest, dropped: Default::default() });
+        outbox.refresh_dropped().await?;
+        Ok(outbox)
     }
 
     /// Commits an event; `Some(seq)`, or `None` when its source was already recorded.
     pub async fn append(&self, draft: Draft) -> ApiResult<Option<i64>> {
         let (done, wait) = oneshot::channel();
-        self.tx.send((draft, done)).await.map_err(|_| ApiError::Internal("the outbox writer stopped".into()))?;
+        self.tx.send((draft, Some(done))).await.map_err(|_| ApiError::Internal("the outbox writer stopped".into()))?;
         wait.await.map_err(|_| ApiError::Internal("the outbox writer stopped".into()))?
+    }
+
+    /// Queues an event for the next group commit without waiting for it (order is kept).
+    /// For events that can be rebuilt if the process dies first (WeChat messages are in
+    /// WeChat's database and are recovered on restart).
+    pub async fn submit(&self, draft: Draft) -> ApiResult<()> {
+        self.tx.send((draft, None)).await.map_err(|_| ApiError::Internal("the outbox writer stopped".into()))
     }
 
     /// The newest sequence.
@@ -142,15 +152,24 @@ impl Outbox {
             .await
     }
 
-    /// Events dropped by retention before each channel delivered them.
-    pub async fn dropped(&self) -> ApiResult<HashMap<String, i64>> {
-        self.store
+    /// Reloads the per-channel counts of events dropped by retention before delivery.
+    pub async fn refresh_dropped(&self) -> ApiResult<()> {
+        let counts: HashMap<String, i64> = self
+            .store
             .run_log(|c| {
                 let mut stmt = c.prepare_cached("SELECT channel, dropped FROM cursors WHERE dropped > 0")?;
                 let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
                 Ok(rows.collect::<Result<_, _>>()?)
             })
-            .await
+            .await?;
+        *self.dropped.lock().unwrap_or_else(|p| p.into_inner()) = counts;
+        Ok(())
+    }
+
+    /// Events dropped by retention before each channel delivered them (as of the last
+    /// retention pass).
+    pub fn dropped(&self) -> HashMap<String, i64> {
+        self.dropped.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The wx message id of the newest event that came from a WeChat message.
@@ -171,6 +190,14 @@ impl Outbox {
 
     /// Applies retention; returns how many events were deleted.
     pub async fn trim(&self, max_count: u64, max_age_hours: u64) -> ApiResult<usize> {
+        let removed = self.delete_old(max_count, max_age_hours).await?;
+        if removed > 0 {
+            self.refresh_dropped().await?;
+        }
+        Ok(removed)
+    }
+
+    async fn delete_old(&self, max_count: u64, max_age_hours: u64) -> ApiResult<usize> {
         self.store
             .run_log(move |c| {
                 let tx = c.transaction()?;
@@ -241,13 +268,17 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Pending>, latest: watch::Se
                     latest.send_replace(*max);
                 }
                 for ((_, done), seq) in batch.into_iter().zip(seqs) {
-                    let _ = done.send(Ok(seq));
+                    if let Some(done) = done {
+                        let _ = done.send(Ok(seq));
+                    }
                 }
             }
             Err(e) => {
                 tracing::error!(error = %e, "cannot commit events");
-                for (_, done) in batch {
-                    let _ = done.send(Err(ApiError::Database(e.to_string())));
+                for (_, done) in batch.into_iter() {
+                    if let Some(done) = done {
+                        let _ = done.send(Err(ApiError::Database(e.to_string())));
+                    }
                 }
             }
         }

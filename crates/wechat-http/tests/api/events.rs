@@ -254,6 +254,19 @@ async fn long_poll_get_latest_events() {
     assert!(off.fails("get_latest_events", json!({}), 10002).await.contains("event_enabled"));
 }
 
+/// The next text frame as JSON.
+async fn next_json<S>(ws: &mut S) -> Value
+where
+    S: futures_util::Stream<Item = Result<WsMessage, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        let m = within("ws frame", ws.next()).await.unwrap().unwrap();
+        if let WsMessage::Text(t) = m {
+            break serde_json::from_str(&t).unwrap();
+        }
+    }
+}
+
 #[tokio::test]
 async fn forward_websocket_events_and_actions() {
     let app = spawn_app().await;
@@ -263,30 +276,19 @@ async fn forward_websocket_events_and_actions() {
     let mut req = ws_url.clone().into_client_request().unwrap();
     req.headers_mut().insert("Authorization", format!("Bearer {TOKEN}").parse().unwrap());
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-    let mut next = async || -> Value {
-        loop {
-            let m = within("ws frame", ws.next()).await.unwrap().unwrap();
-            if let WsMessage::Text(t) = m {
-                break serde_json::from_str(&t).unwrap();
-            }
-        }
-    };
-    let first = next().await;
+    let first = next_json(&mut ws).await;
     assert_eq!((first["type"].as_str(), first["detail_type"].as_str()), (Some("meta"), Some("connect")));
     assert_eq!(first["version"]["impl"], "wechat-http");
-    let second = next().await;
+    let second = next_json(&mut ws).await;
     assert_eq!(second["detail_type"], "status_update");
     assert_eq!(second["status"]["bots"][0]["online"], true);
-    drop(next);
     app.emu.wechat().inject(&text("wxid_bob", "over ws")).unwrap();
     ws.send(WsMessage::Text(json!({"action": "get_self_info", "params": {}, "echo": "e9"}).to_string().into()))
         .await
         .unwrap();
     let (mut saw_event, mut saw_reply) = (false, false);
     while !(saw_event && saw_reply) {
-        let m = within("ws frame", ws.next()).await.unwrap().unwrap();
-        let WsMessage::Text(t) = m else { continue };
-        let v: Value = serde_json::from_str(&t).unwrap();
+        let v = next_json(&mut ws).await;
         if v["alt_message"] == "over ws" {
             saw_event = true;
         }
@@ -297,9 +299,7 @@ async fn forward_websocket_events_and_actions() {
     }
     ws.send(WsMessage::Text("not json".into())).await.unwrap();
     loop {
-        let m = within("ws frame", ws.next()).await.unwrap().unwrap();
-        let WsMessage::Text(t) = m else { continue };
-        let v: Value = serde_json::from_str(&t).unwrap();
+        let v = next_json(&mut ws).await;
         if v.get("retcode").is_some() {
             assert_eq!(v["retcode"], 10001);
             break;
@@ -461,4 +461,30 @@ async fn sigkill_with_a_backlog_loses_nothing() {
     // before the kill, and none were (the target was down); so exactly once, in order.
     assert_eq!(got, ids);
     child.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn retention_counts_what_a_channel_never_got() {
+    let hook = webhook().await;
+    hook.down.store(true, Ordering::SeqCst);
+    let url = hook.url.clone();
+    let app = spawn_with(|c| c.http_post = vec![hook_target(&url, "")]).await;
+    for i in 0..10 {
+        app.emu.wechat().inject(&text("wxid_bob", &format!("r{i}"))).unwrap();
+    }
+    let outbox = app.gateway().state().outbox.clone();
+    within("events committed", async {
+        while outbox.after(0, 100, true).await.unwrap().len() < 10 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    let latest = outbox.latest();
+    let removed = outbox.trim(5, 0).await.unwrap();
+    assert_eq!(removed as i64, latest - 5);
+    assert_eq!(outbox.after(0, 100, false).await.unwrap().len(), 5, "only the newest 5 are kept");
+    let status = app.ok("get_status", json!({})).await;
+    let dropped = status["wx.dropped"][format!("http_post:{url}")].as_i64().unwrap();
+    assert!((4..=5).contains(&dropped), "messages the down target never got are counted: {status}");
+    assert_eq!(status["wx.latest_event"].as_i64(), Some(latest));
 }
