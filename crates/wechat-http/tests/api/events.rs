@@ -488,3 +488,23 @@ async fn retention_counts_what_a_channel_never_got() {
     assert!((4..=5).contains(&dropped), "messages the down target never got are counted: {status}");
     assert_eq!(status["wx.latest_event"].as_i64(), Some(latest));
 }
+
+#[tokio::test]
+async fn heartbeats_in_both_formats() {
+    let mut modern = webhook().await;
+    let mut legacy = webhook().await;
+    let (m, l) = (modern.url.clone(), legacy.url.clone());
+    let _app = spawn_with(|c| {
+        c.enable_heart_beat = true;
+        c.heart_beat_interval = 1;
+        let mut lt = hook_target(&l, "");
+        lt.format = wechat_http::config::EventFormat::Legacy;
+        c.http_post = vec![hook_target(&m, ""), lt];
+    })
+    .await;
+    let hb = modern.next_of("heartbeat").await;
+    assert_eq!((hb["type"].as_str(), hb["interval"].as_i64()), (Some("meta"), Some(1000)), "OneBot 12: milliseconds");
+    assert_eq!(hb["status"]["good"], true);
+    let hb = legacy.next_of("heart_beat").await;
+    assert_eq!(hb["interval"].as_i64(), Some(1), "legacy: seconds");
+}
