@@ -64,7 +64,7 @@ pub async fn poll(state: AppState) {
 }
 
 /// The newest `MSG<n>.db` (WeChat starts a new one when the current grows large).
-async fn msg_db(state: &AppState) -> String {
+pub async fn msg_db(state: &AppState) -> String {
     let names = state.backend.client.db_names().await.unwrap_or_default();
     names
         .iter()

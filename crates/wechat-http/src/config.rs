@@ -156,6 +156,24 @@ impl Default for Wcf {
     }
 }
 
+/// `send` section: limits of the send queue (on top of the random pause).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Send {
+    /// Most sends per rolling minute (0 = no limit).
+    pub max_per_minute: u32,
+    /// Most sends per rolling hour (0 = no limit).
+    pub max_per_hour: u32,
+    /// How long a single send may wait in the queue before it fails with 36001, seconds.
+    pub queue_timeout: u64,
+}
+
+impl Default for Send {
+    fn default() -> Self {
+        Self { max_per_minute: 0, max_per_hour: 0, queue_timeout: 300 }
+    }
+}
+
 /// `media` section.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -256,6 +274,8 @@ pub struct Config {
     pub answer_delay_rand_min: f64,
     /// Upper bound of that pause, seconds.
     pub answer_delay_rand_max: f64,
+    /// Send queue limits.
+    pub send: Send,
     /// Folder of the SQLite database.
     pub db_dir_path: PathBuf,
     /// Folder of received chat images.
@@ -283,6 +303,7 @@ impl Default for Config {
             heart_beat_interval: 5,
             answer_delay_rand_min: 1.0,
             answer_delay_rand_max: 3.0,
+            send: Send::default(),
             db_dir_path: PathBuf::from("./data/db"),
             img_dir_path: PathBuf::from("./data/img"),
             img_valid_duration: 7,
@@ -366,6 +387,9 @@ impl Config {
                     self.answer_delay_rand_min, self.answer_delay_rand_max
                 ),
             );
+        }
+        if self.send.queue_timeout == 0 {
+            return bad("send.queue_timeout", "must be at least 1 second".into());
         }
         if self.heart_beat_interval == 0 && self.enable_heart_beat {
             return bad("heart_beat_interval", "must be at least 1 second when enable_heart_beat is true".into());

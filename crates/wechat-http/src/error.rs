@@ -22,6 +22,7 @@
 //! | `NotLoggedIn` | 34001 | 200 |
 //! | `WeChatRefused` | 34002 | 200 |
 //! | `BackendUnsupported` | 34003 | 200 |
+//! | `Logic` | 35001 | 200 |
 //! | `Timeout` | 36001 | 200 |
 //! | `Internal` | 20002 | 200 |
 
@@ -91,6 +92,10 @@ pub enum ApiError {
     /// This WeChatFerry build lacks the function.
     #[error("{0}")]
     BackendUnsupported(String),
+    /// The operation is not possible in the current state (e.g. WeChat has not recorded the
+    /// message yet).
+    #[error("{0}")]
+    Logic(String),
     /// Waited too long (e.g. in the send queue).
     #[error("{0}")]
     Timeout(String),
@@ -122,6 +127,7 @@ impl ApiError {
             Self::NotLoggedIn => retcode::PLATFORM_ERROR + 1,
             Self::WeChatRefused(_) => retcode::PLATFORM_ERROR + 2,
             Self::BackendUnsupported(_) => retcode::PLATFORM_ERROR + 3,
+            Self::Logic(_) => retcode::LOGIC_ERROR + 1,
             Self::Timeout(_) => retcode::I_AM_TIRED + 1,
             Self::Internal(_) => retcode::INTERNAL_HANDLER_ERROR,
         }

@@ -20,7 +20,9 @@ pub mod contacts;
 pub mod delivery;
 pub mod error;
 pub mod events;
+pub mod files;
 pub mod http;
+pub mod jobs;
 pub mod media;
 pub mod secret;
 pub mod sender;
@@ -99,7 +101,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Gateway, Sta
         backend: backend::Backend::new(client.clone(), receiver.state()),
         contacts: contacts::ContactCache::new(client),
         media: media::Media::new(&config)?,
-        pacer: sender::Pacer::new(config.answer_delay_rand_min, config.answer_delay_rand_max),
+        pacer: sender::Pacer::new(&config),
         outbox,
         config,
     });
@@ -117,6 +119,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Gateway, Sta
     for target in state.config.websocket_reverse.clone() {
         tasks.push(tokio::spawn(delivery::websocket::reverse(state.clone(), target)));
     }
+    jobs::resume_all(&state).await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let router = app(state.clone());

@@ -207,9 +207,21 @@ impl Media {
         removed
     }
 
+    /// The staging folder (absolute).
+    pub fn staging_dir(&self) -> &Path {
+        &self.staging_dir
+    }
+
     /// Downloads `url` (http/https, size limit, timeout) into the staging folder; returns the
     /// path as WeChat sees it. `image` demands an image.
     pub async fn stage_url(&self, url: &str, image: bool) -> ApiResult<String> {
+        let body = self.download(url, image).await?;
+        let name = url_file_name(url);
+        self.stage_bytes(&body, name.as_deref(), image, url).await
+    }
+
+    /// Downloads `url` (http/https) with the size limit and timeout.
+    pub async fn download(&self, url: &str, _image: bool) -> ApiResult<Vec<u8>> {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(ApiError::BadParam(format!("{url:?} is not an http(s) URL")));
         }
@@ -233,7 +245,6 @@ impl Media {
                 "{url} is larger than the {max}-byte limit (media.max_download_bytes)"
             )));
         }
-        let name = url_file_name(url);
         let mut body = Vec::new();
         let mut stream = rsp.bytes_stream();
         while let Some(chunk) = stream.next().await {
@@ -245,7 +256,7 @@ impl Media {
             }
             body.extend_from_slice(&chunk);
         }
-        self.stage_bytes(&body, name.as_deref(), image, url).await
+        Ok(body)
     }
 
     /// Writes bytes into the staging folder (as `<uuid>/<name>`); returns the WeChat path.
@@ -285,13 +296,15 @@ fn parse_date(s: &str) -> Option<time::Date> {
     time::Date::from_calendar_date(y, time::Month::try_from(m).ok()?, d).ok()
 }
 
-fn url_file_name(url: &str) -> Option<String> {
+/// The last path segment of a URL, when it looks like a file name.
+pub fn url_file_name(url: &str) -> Option<String> {
     let path = url.split(['?', '#']).next()?;
     let last = path.rsplit('/').next()?;
     (!last.is_empty() && last.contains('.')).then(|| last.to_owned())
 }
 
-fn sanitize_name(n: &str) -> String {
+/// A file name safe on every platform.
+pub fn sanitize_name(n: &str) -> String {
     let cleaned: String =
         n.chars().map(|c| if c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | ' ') { c } else { '_' }).collect();
     let cleaned = cleaned.trim_start_matches('.').trim();

@@ -1,28 +1,75 @@
-//! The send path every outgoing message takes: one at a time, with a random pause in
-//! `[answer_delay_rand_min, answer_delay_rand_max]` before each WeChat send (anti-ban pacing).
+//! The send queue every outgoing message goes through (HTTP, WebSocket, quick actions,
+//! broadcasts): one send at a time, in arrival order, each after a random pause in
+//! `[answer_delay_rand_min, answer_delay_rand_max]`, and within the optional rolling limits
+//! `send.max_per_minute` / `send.max_per_hour` (anti-ban pacing). A send that cannot start
+//! within `send.queue_timeout` fails with retcode 36001 and sends nothing.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::error::{ApiError, ApiResult};
 
 /// Serialises sends and paces them.
 #[derive(Debug)]
 pub struct Pacer {
-    lock: tokio::sync::Mutex<()>,
+    turn: tokio::sync::Mutex<Window>,
     min: f64,
     max: f64,
+    per_minute: u32,
+    per_hour: u32,
+    queue_timeout: Duration,
     waiting: AtomicUsize,
 }
 
+/// Start times of recent sends (for the rolling limits).
+#[derive(Debug, Default)]
+struct Window {
+    starts: VecDeque<Instant>,
+}
+
+impl Window {
+    /// How long until one more send fits both limits.
+    fn wait_needed(&mut self, now: Instant, per_minute: u32, per_hour: u32) -> Duration {
+        let hour = Duration::from_secs(3600);
+        while self.starts.front().is_some_and(|t| now.duration_since(*t) >= hour) {
+            self.starts.pop_front();
+        }
+        let mut wait = Duration::ZERO;
+        for (limit, span) in [(per_minute, Duration::from_secs(60)), (per_hour, hour)] {
+            if limit == 0 {
+                continue;
+            }
+            let recent: Vec<&Instant> = self.starts.iter().filter(|t| now.duration_since(**t) < span).collect();
+            if recent.len() >= limit as usize {
+                // The oldest send inside the span must leave it first.
+                let oldest = recent[recent.len() - limit as usize];
+                wait = wait.max(span - now.duration_since(*oldest));
+            }
+        }
+        wait
+    }
+}
+
 impl Pacer {
-    /// Pauses uniformly in `[min, max]` seconds before each send.
-    pub fn new(min: f64, max: f64) -> Self {
-        if max <= 0.0 {
+    /// From the config.
+    pub fn new(config: &Config) -> Self {
+        if config.answer_delay_rand_max <= 0.0 {
             tracing::warn!(
                 "answer_delay_rand_min/max are 0: sends are not paced, which risks the account being limited"
             );
         }
-        Self { lock: tokio::sync::Mutex::new(()), min, max, waiting: AtomicUsize::new(0) }
+        Self {
+            turn: tokio::sync::Mutex::new(Window::default()),
+            min: config.answer_delay_rand_min,
+            max: config.answer_delay_rand_max,
+            per_minute: config.send.max_per_minute,
+            per_hour: config.send.max_per_hour,
+            queue_timeout: Duration::from_secs(config.send.queue_timeout),
+            waiting: AtomicUsize::new(0),
+        }
     }
 
     /// Sends queued or in progress.
@@ -30,16 +77,30 @@ impl Pacer {
         self.waiting.load(Ordering::SeqCst)
     }
 
-    /// Runs one send in turn, after the pause.
-    pub async fn run<T>(&self, send: impl Future<Output = T>) -> T {
+    /// Runs one send in turn: waits for its turn and the limits (at most `send.queue_timeout`),
+    /// pauses, sends.
+    pub async fn run<T>(&self, send: impl Future<Output = T>) -> ApiResult<T> {
         self.waiting.fetch_add(1, Ordering::SeqCst);
         let _counted = Counted(&self.waiting);
-        let _turn = self.lock.lock().await;
+        let deadline = tokio::time::Instant::now() + self.queue_timeout;
+        let too_long = || {
+            ApiError::Timeout(format!(
+                "the send queue is busy: this send could not start within send.queue_timeout ({} s); nothing was sent",
+                self.queue_timeout.as_secs()
+            ))
+        };
+        let mut window = tokio::time::timeout_at(deadline, self.turn.lock()).await.map_err(|_| too_long())?;
+        let wait = window.wait_needed(Instant::now(), self.per_minute, self.per_hour);
+        if tokio::time::Instant::now() + wait > deadline {
+            return Err(too_long());
+        }
+        tokio::time::sleep(wait).await;
         let pause = if self.max > 0.0 { rand::random_range(self.min..=self.max) } else { 0.0 };
         if pause > 0.0 {
             tokio::time::sleep(Duration::from_secs_f64(pause)).await;
         }
-        send.await
+        window.starts.push_back(Instant::now());
+        Ok(send.await)
     }
 }
 
@@ -49,5 +110,26 @@ struct Counted<'a>(&'a AtomicUsize);
 impl Drop for Counted<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rolling_limits() {
+        let mut w = Window::default();
+        let t0 = Instant::now();
+        for i in 0..3 {
+            w.starts.push_back(t0 + Duration::from_secs(i));
+        }
+        let now = t0 + Duration::from_secs(10);
+        assert_eq!(w.wait_needed(now, 0, 0), Duration::ZERO);
+        assert_eq!(w.wait_needed(now, 4, 0), Duration::ZERO);
+        assert_eq!(w.wait_needed(now, 3, 0), Duration::from_secs(50), "the first of 3 leaves the minute at t0+60");
+        assert_eq!(w.wait_needed(now, 2, 0), Duration::from_secs(51));
+        assert_eq!(w.wait_needed(now, 0, 3), Duration::from_secs(3590));
+        assert_eq!(w.wait_needed(t0 + Duration::from_secs(4000), 1, 1), Duration::ZERO, "old sends expire");
     }
 }

@@ -72,6 +72,30 @@ const MIGRATIONS: &[&str] = &[
         channel TEXT PRIMARY KEY,
         seq INTEGER NOT NULL,
         dropped INTEGER NOT NULL DEFAULT 0);",
+    // 3: uploaded files and durable broadcast jobs.
+    "CREATE TABLE files(
+        file_id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        path TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        created_at REAL NOT NULL);
+     CREATE TABLE send_jobs(
+        id TEXT PRIMARY KEY,
+        message_id TEXT NOT NULL,
+        items TEXT NOT NULL,
+        state TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        finished_at REAL);
+     CREATE TABLE send_job_receivers(
+        job_id TEXT NOT NULL REFERENCES send_jobs(id),
+        idx INTEGER NOT NULL,
+        receiver TEXT NOT NULL,
+        state TEXT NOT NULL,
+        error TEXT,
+        retcode INTEGER,
+        started_at REAL,
+        PRIMARY KEY(job_id, idx));",
 ];
 
 /// Unix time in seconds, fractional.

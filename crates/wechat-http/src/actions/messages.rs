@@ -20,8 +20,11 @@ use crate::store::now;
 /// WeChat's separator after an @name.
 const AT_SEPARATOR: char = '\u{2005}';
 
-/// A segment with its media already staged where WeChat can read it.
-enum Item {
+/// A segment with its media already staged where WeChat can read it (stored with broadcast
+/// jobs, so it is serialisable).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "t", content = "v", rename_all = "snake_case")]
+pub enum Item {
     Text(String),
     Mention(String),
     MentionAll,
@@ -30,7 +33,7 @@ enum Item {
 }
 
 /// One WeChat send.
-enum Part {
+pub(crate) enum Part {
     Text { text: String, aters: Vec<String> },
     Image(String),
     File(String),
@@ -82,6 +85,9 @@ fn media_source(
     extra: &serde_json::Map<String, Value>,
 ) -> ApiResult<(String, &'static str)> {
     let text = |k: &str| extra.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
+    if !file_id.is_empty() {
+        return Ok((file_id.to_owned(), "file_id"));
+    }
     if let Some(url) = text("url") {
         return Ok((url, "url"));
     }
@@ -90,11 +96,6 @@ fn media_source(
     }
     if let Some(data) = text("data") {
         return Ok((data, "data"));
-    }
-    if !file_id.is_empty() {
-        return Err(ApiError::BadSegmentData(format!(
-            "{kind} segment: file_id {file_id:?} is not known to this gateway; give data.url, data.path or data.data (base64)"
-        )));
     }
     Err(ApiError::BadSegmentData(format!(
         "a {kind} segment needs data.url, data.path (on the WeChat host) or data.data (base64)"
@@ -140,13 +141,22 @@ async fn stage_media(
             let name = extra.get("name").and_then(Value::as_str);
             state.media.stage_bytes(&bytes, name, image, &format!("the {kind} segment's data")).await
         }
+        "file_id" => {
+            let f = crate::files::find(state, &source).await?;
+            if image && crate::media::sniff_image(&tokio::fs::read(&f.path).await.unwrap_or_default()).is_none() {
+                return Err(ApiError::BadSegmentData(format!(
+                    "file_id {source:?} is not an image; send it as a file segment"
+                )));
+            }
+            Ok(state.media.paths().to_wechat(&f.path))
+        }
         // A path on the WeChat host: WeChat itself checks it.
         _ => Ok(source),
     }
 }
 
 /// Builds the sends for one receiver.
-async fn plan(state: &AppState, items: &[Item], receiver: &str) -> ApiResult<Vec<Part>> {
+pub(crate) async fn plan(state: &AppState, items: &[Item], receiver: &str) -> ApiResult<Vec<Part>> {
     let group = is_room_id(receiver);
     let mut names: Option<HashMap<String, String>> = None;
     let mut parts = Vec::new();
@@ -212,33 +222,52 @@ async fn plan(state: &AppState, items: &[Item], receiver: &str) -> ApiResult<Vec
     Ok(parts)
 }
 
-/// Sends the parts to one receiver, each paced, each recorded under `message_id`.
-async fn deliver(
+/// A WeChat send that was made: `(kind, content)` for the sent-message log.
+pub(crate) type SentPart = (&'static str, String);
+
+/// Sends the parts to one receiver, each paced. On failure, the parts already sent are
+/// returned with the error so they can still be recorded.
+pub(crate) async fn deliver(
     state: &AppState,
     receiver: &str,
     parts: Vec<Part>,
-    message_id: &str,
-    first_part: i64,
-) -> ApiResult<()> {
-    for (i, part) in parts.into_iter().enumerate() {
+) -> Result<Vec<SentPart>, (Vec<SentPart>, ApiError)> {
+    let mut done = Vec::new();
+    for part in parts {
         let client = &state.backend.client;
         let (kind, content, result) = match part {
             Part::Text { text, aters } => {
                 let r = state.pacer.run(client.send_text(&text, receiver, &aters)).await;
-                ("text", text, r.map_err(|e| state.backend.error("send the text", &e)))
+                ("text", text, r.and_then(|r| r.map_err(|e| state.backend.error("send the text", &e))))
             }
             Part::Image(path) => {
                 let r = state.pacer.run(client.send_image(&path, receiver)).await;
                 let what = format!("send the image {path} (a path on the WeChat host)");
-                ("image", path, r.map_err(|e| state.backend.error(&what, &e)))
+                ("image", path, r.and_then(|r| r.map_err(|e| state.backend.error(&what, &e))))
             }
             Part::File(path) => {
                 let r = state.pacer.run(client.send_file(&path, receiver)).await;
                 let what = format!("send the file {path} (a path on the WeChat host)");
-                ("file", path, r.map_err(|e| state.backend.error(&what, &e)))
+                ("file", path, r.and_then(|r| r.map_err(|e| state.backend.error(&what, &e))))
             }
         };
-        result?;
+        match result {
+            Ok(()) => done.push((kind, content)),
+            Err(e) => return Err((done, e)),
+        }
+    }
+    Ok(done)
+}
+
+/// Records sends in the sent-message log, parts numbered from `first_part`.
+async fn record(
+    state: &AppState,
+    message_id: &str,
+    receiver: &str,
+    first_part: i64,
+    sent: Vec<SentPart>,
+) -> ApiResult<()> {
+    for (i, (kind, content)) in sent.into_iter().enumerate() {
         state
             .store
             .record_sent(message_id.to_owned(), first_part + i as i64, receiver.to_owned(), kind, content)
@@ -274,7 +303,12 @@ fn receiver(p: &Params) -> ApiResult<String> {
 
 pub(super) async fn send_message(state: &AppState, p: &Params) -> ApiResult<Value> {
     let segs = segments(p)?;
-    let broadcast = p.opt_str_list("group_ids")?;
+    let broadcast = match (p.opt_str_list("group_ids")?, p.opt_str_list("receivers")?) {
+        (Some(_), Some(_)) => return Err(ApiError::BadParam("give `group_ids` or `receivers`, not both".into())),
+        (Some(ids), None) => Some(Target::Categories(ids)),
+        (None, Some(list)) => Some(Target::Receivers(list)),
+        (None, None) => None,
+    };
     let single = if broadcast.is_none() { Some(receiver(p)?) } else { None };
     let mut items = Vec::with_capacity(segs.len());
     for seg in segs {
@@ -283,39 +317,64 @@ pub(super) async fn send_message(state: &AppState, p: &Params) -> ApiResult<Valu
     let message_id = uuid::Uuid::new_v4().simple().to_string();
     if let Some(receiver) = single {
         let parts = plan(state, &items, &receiver).await?;
-        deliver(state, &receiver, parts, &message_id, 0).await?;
-        return Ok(json!({ "time": now(), "message_id": message_id }));
-    }
-    let ids = broadcast.expect("broadcast");
-    if ids.is_empty() {
-        return Err(ApiError::BadParam("`group_ids` is empty: list at least one category id".into()));
-    }
-    let members = state.categories.distinct_members(&ids).await?;
-    if members.is_empty() {
-        return Err(ApiError::BadParam("the categories in `group_ids` have no members".into()));
-    }
-    let mut failed = Vec::new();
-    let mut next_part = 0i64;
-    for m in &members {
-        let result = match plan(state, &items, &m.id).await {
-            Ok(parts) => {
-                let n = parts.len() as i64;
-                let r = deliver(state, &m.id, parts, &message_id, next_part).await;
-                next_part += n;
-                r
+        return match deliver(state, &receiver, parts).await {
+            Ok(sent) => {
+                record(state, &message_id, &receiver, 0, sent).await?;
+                Ok(json!({ "time": now(), "message_id": message_id }))
             }
-            Err(e) => Err(e),
+            Err((sent, e)) => {
+                record(state, &message_id, &receiver, 0, sent).await?;
+                Err(e)
+            }
         };
-        if let Err(e) = result {
-            failed.push(json!({ "receiver": m.id, "retcode": e.retcode(), "message": e.public_message() }));
-        }
     }
-    if failed.len() == members.len() {
+    let receivers = match broadcast.expect("broadcast") {
+        Target::Categories(ids) => {
+            if ids.is_empty() {
+                return Err(ApiError::BadParam("`group_ids` is empty: list at least one category id".into()));
+            }
+            let members = state.categories.distinct_members(&ids).await?;
+            if members.is_empty() {
+                return Err(ApiError::BadParam("the categories in `group_ids` have no members".into()));
+            }
+            members.into_iter().map(|m| m.id).collect()
+        }
+        Target::Receivers(list) => {
+            let mut seen = std::collections::HashSet::new();
+            let list: Vec<String> = list
+                .into_iter()
+                .map(|r| r.trim().to_owned())
+                .filter(|r| !r.is_empty() && seen.insert(r.clone()))
+                .collect();
+            if list.is_empty() {
+                return Err(ApiError::BadParam("`receivers` is empty: list at least one wxid or …@chatroom".into()));
+            }
+            list
+        }
+    };
+    let job = crate::jobs::create(state, &message_id, &items, receivers).await?;
+    let handle = crate::jobs::spawn(state.clone(), job.clone());
+    if p.opt_bool("async")?.unwrap_or(false) {
+        return Ok(json!({ "time": now(), "message_id": message_id, "job_id": job }));
+    }
+    // The seed's behaviour: answer when the broadcast is finished. The job runs in its own
+    // task, so a client that hangs up does not stop it.
+    let _ = handle.await;
+    let status = crate::jobs::status(state, &job).await?;
+    let failed = status["failed"].clone();
+    let sent = status["sent"].as_u64().unwrap_or(0);
+    if sent == 0 && failed.as_array().is_some_and(|f| !f.is_empty()) {
         return Err(ApiError::WeChatRefused(format!(
             "the broadcast failed for all {} receivers; first error: {}",
-            members.len(),
+            status["total"],
             failed[0]["message"].as_str().unwrap_or_default()
         )));
     }
-    Ok(json!({ "time": now(), "message_id": message_id, "sent": members.len() - failed.len(), "failed": failed }))
+    Ok(json!({ "time": now(), "message_id": message_id, "job_id": job, "sent": sent, "failed": failed }))
+}
+
+/// Who a broadcast goes to.
+enum Target {
+    Categories(Vec<String>),
+    Receivers(Vec<String>),
 }

@@ -9,10 +9,12 @@ use crate::state::AppState;
 mod categories;
 mod contacts;
 mod events;
+mod files;
 mod friends;
-mod messages;
+pub(crate) mod messages;
 pub mod meta;
 pub mod params;
+mod recall;
 
 pub use events::LATEST_EVENTS_CHANNEL;
 pub use params::Params;
@@ -70,8 +72,28 @@ pub const ACTIONS: &[ActionSpec] = &[
                 "a string, or OneBot 12 segments: text, image, mention, mention_all, file",
             ),
             p("msg_type", "integer", false, "v1: 0 text (default), 1 or 2 image (message = host path or http(s) URL)"),
-            p("group_ids", "array", false, "category ids: broadcast to every distinct member"),
+            p("group_ids", "array", false, "category ids: broadcast to every distinct member (a durable job)"),
+            p("receivers", "array", false, "wxids / room ids: broadcast to each once (a durable job)"),
+            p("async", "boolean", false, "broadcasts: answer at once with job_id instead of when finished"),
         ],
+    },
+    ActionSpec {
+        name: "get_send_job",
+        get: true,
+        summary: "Progress and failures of a broadcast job",
+        params: &[p("job_id", "string", true, "from send_message")],
+    },
+    ActionSpec {
+        name: "cancel_send_job",
+        get: false,
+        summary: "Stop a broadcast job; receivers not yet sent are skipped",
+        params: &[p("job_id", "string", true, "from send_message")],
+    },
+    ActionSpec {
+        name: "delete_message",
+        get: false,
+        summary: "Recall a message this gateway sent",
+        params: &[p("message_id", "string", true, "the message_id send_message returned")],
     },
     ActionSpec { name: "get_friend_list", get: true, summary: "Friends", params: &[] },
     ActionSpec { name: "get_group_list", get: true, summary: "Chat groups", params: &[] },
@@ -142,6 +164,28 @@ pub const ACTIONS: &[ActionSpec] = &[
             p("timeout", "integer", false, "seconds to wait when none is pending (0-300)"),
         ],
     },
+    ActionSpec {
+        name: "upload_file",
+        get: false,
+        summary: "Store a file for later sends (image/file segments with file_id)",
+        params: &[
+            p("type", "string", true, "url | path (on the gateway machine) | data"),
+            p("name", "string", false, "file name (defaults from the URL/path, or image.<ext>)"),
+            p("url", "string", false, "with type url"),
+            p("path", "string", false, "with type path"),
+            p("data", "string", false, "with type data: base64"),
+            p("sha256", "string", false, "hex SHA-256 the content must have"),
+        ],
+    },
+    ActionSpec {
+        name: "get_file",
+        get: true,
+        summary: "Read a stored file or a received chat image",
+        params: &[
+            p("file_id", "string", true, "from upload_file, or an image segment of an event"),
+            p("type", "string", true, "path | data | url (url: chat images)"),
+        ],
+    },
     ActionSpec { name: "get_version", get: true, summary: "Implementation and OneBot version", params: &[] },
     ActionSpec { name: "get_supported_actions", get: true, summary: "Action names", params: &[] },
     ActionSpec { name: "get_status", get: true, summary: "Backend connection and login state", params: &[] },
@@ -181,6 +225,9 @@ pub fn spec(name: &str) -> Option<&'static ActionSpec> {
 pub async fn dispatch(state: &AppState, name: &str, p: &Params) -> ApiResult<Value> {
     match name {
         "send_message" => messages::send_message(state, p).await,
+        "delete_message" => recall::delete_message(state, p).await,
+        "get_send_job" => crate::jobs::status(state, &p.str("job_id")?).await,
+        "cancel_send_job" => crate::jobs::cancel(state, &p.str("job_id")?).await,
         "get_friend_list" => contacts::friend_list(state).await,
         "get_group_list" => contacts::group_list(state).await,
         "get_gh_list" | "get_guild_list" => contacts::gh_list(state).await,
@@ -199,6 +246,8 @@ pub async fn dispatch(state: &AppState, name: &str, p: &Params) -> ApiResult<Val
         "get_member_groups" => categories::member_groups(state, p).await,
         "handle_friend_request" => friends::handle(state, p).await,
         "get_latest_events" => events::latest_events(state, p).await,
+        "upload_file" => files::upload(state, p).await,
+        "get_file" => files::get(state, p).await,
         "get_version" => Ok(meta::version()),
         "get_supported_actions" => Ok(meta::supported_actions()),
         "get_status" => Ok(meta::status(state)),

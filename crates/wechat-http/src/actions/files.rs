@@ -1,0 +1,70 @@
+//! `upload_file` and `get_file` (OneBot 12 file actions).
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use super::Params;
+use crate::error::{ApiError, ApiResult};
+use crate::files;
+use crate::state::AppState;
+
+pub(super) async fn upload(state: &AppState, p: &Params) -> ApiResult<Value> {
+    let kind = p.str("type")?;
+    let name = p.opt_str("name")?.filter(|n| !n.trim().is_empty());
+    let sha = p.opt_str("sha256")?;
+    let (bytes, default_name) = match kind.as_str() {
+        "url" => {
+            let url = p.str("url")?;
+            let bytes = state.media.download(&url, false).await?;
+            (bytes, crate::media::url_file_name(&url))
+        }
+        "path" => {
+            let path = p.str("path")?;
+            let bytes = tokio::fs::read(&path)
+                .await
+                .map_err(|e| ApiError::BadParam(format!("cannot read `path` {path:?} on the gateway machine: {e}")))?;
+            let name = std::path::Path::new(&path).file_name().map(|n| n.to_string_lossy().into_owned());
+            (bytes, name)
+        }
+        "data" => {
+            let data = p.str("data")?;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(data.trim())
+                .map_err(|e| ApiError::BadParam(format!("`data` is not valid base64: {e}")))?;
+            (bytes, None)
+        }
+        other => return Err(ApiError::BadParam(format!("`type` {other:?} is not supported: use url, path or data"))),
+    };
+    let name = name.or(default_name).unwrap_or_else(|| {
+        crate::media::sniff_image(&bytes).map(|(_, ext)| format!("image.{ext}")).unwrap_or_else(|| "file.bin".into())
+    });
+    let stored = files::store(state, &name, bytes, sha.as_deref()).await?;
+    Ok(json!({ "file_id": stored.file_id }))
+}
+
+pub(super) async fn get(state: &AppState, p: &Params) -> ApiResult<Value> {
+    let file_id = p.str("file_id")?;
+    let kind = p.str("type")?;
+    let f = files::find(state, &file_id).await?;
+    let mut out = json!({ "name": f.name, "sha256": f.sha256 });
+    match kind.as_str() {
+        "path" => out["path"] = Value::String(f.path.to_string_lossy().into_owned()),
+        "data" => {
+            let bytes = tokio::fs::read(&f.path).await.map_err(|e| ApiError::Filesystem(e.to_string()))?;
+            out["data"] = Value::String(base64::engine::general_purpose::STANDARD.encode(bytes));
+        }
+        "url" => {
+            let Some(rel) = file_id.strip_prefix(files::CHAT_IMAGE_PREFIX) else {
+                return Err(ApiError::UnsupportedParam(
+                    "`type: url` is available for chat images only; use path or data".into(),
+                ));
+            };
+            out["url"] = Value::String(format!(
+                "{}/chat_image/{rel}",
+                state.config.http_server.http_address.trim_end_matches('/')
+            ));
+        }
+        other => return Err(ApiError::BadParam(format!("`type` {other:?} is not supported: use url, path or data"))),
+    }
+    Ok(out)
+}
