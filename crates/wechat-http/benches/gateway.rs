@@ -219,6 +219,51 @@ fn main() {
             (via.p50.as_secs_f64() / direct.p50.as_secs_f64() - 1.0) * 100.0
         );
 
+        // Durable broadcast: per-receiver cost against a plain send through the same queue.
+        let cat: Value = http
+            .post(format!("{base}/create_group"))
+            .bearer_auth("bench")
+            .json(&json!({"params": {"group_name": "bench"}}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let cat = cat["data"]["id"].as_str().unwrap().to_owned();
+        let receivers = 500;
+        for i in 0..receivers {
+            let r = http
+                .post(format!("{base}/add_member_to_group"))
+                .bearer_auth("bench")
+                .json(&json!({"params": {"group_id": cat, "member_id": format!("wxid_bench{i:05}")}}))
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success());
+        }
+        let t = Instant::now();
+        let r: Value = http
+            .post(format!("{base}/send_message"))
+            .bearer_auth("bench")
+            .json(&json!({"params": {"group_ids": [cat], "message": "broadcast"}}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let total = t.elapsed();
+        assert_eq!(r["data"]["sent"], receivers);
+        let per_receiver = total.as_secs_f64() / receivers as f64;
+        let plain = 1.0 / (via.n as f64 / via.elapsed.as_secs_f64());
+        println!(
+            "durable broadcast, {receivers} receivers: {:.3} ms per receiver vs {:.3} ms per plain send_message: +{:.3} ms per receiver (goal < 1 ms)",
+            per_receiver * 1e3,
+            plain * 1e3,
+            (per_receiver - plain) * 1e3
+        );
+
         let (stats, peak) = concurrent(&http, &format!("{base}/get_friend_list"), json!({}), 200, pid).await;
         println!("{}", stats.line("get_friend_list, 200 clients"));
         println!("resident memory at 200 concurrent clients: peak {:.1} MB   (goal < 60 MB)", peak as f64 / 1024.0);

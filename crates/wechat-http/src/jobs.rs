@@ -199,10 +199,10 @@ async fn already_sent(
     started: f64,
     items: &[Item],
 ) -> ApiResult<Option<&'static str>> {
-    let first = items.iter().find_map(|i| match i {
-        Item::Image(_) => Some(("image", 3)),
-        Item::File(_) => Some(("file", 49)),
-        Item::Text(_) | Item::Mention(_) | Item::MentionAll => Some(("text", 1)),
+    let first = items.first().map(|i| match i {
+        Item::Image(_) => ("image", 3),
+        Item::File(_) => ("file", 49),
+        Item::Text(_) | Item::Mention(_) | Item::MentionAll => ("text", 1),
     });
     let Some((kind, wx_type)) = first else { return Ok(None) };
     let db = crate::bridge::msg_db(state).await;

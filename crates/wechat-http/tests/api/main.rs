@@ -4,6 +4,7 @@
 mod categories;
 mod contacts;
 mod demo;
+mod engine;
 mod events;
 mod friends;
 mod helpers;
