@@ -40,7 +40,7 @@ pub(super) async fn latest_events(state: &AppState, p: &Params) -> ApiResult<Val
         let events = outbox.after(cursor, take, true).await?;
         if let Some(last) = events.last() {
             outbox.save_cursor(LATEST_EVENTS_CHANNEL, last.seq).await?;
-            return Ok(Value::Array(events.into_iter().map(|e| e.body).collect()));
+            return Ok(Value::Array(events.iter().map(|e| e.value()).collect()));
         }
         if tokio::time::timeout_at(deadline, watch.changed()).await.is_err() {
             return Ok(Value::Array(Vec::new()));

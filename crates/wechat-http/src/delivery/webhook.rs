@@ -51,8 +51,8 @@ struct Target {
 }
 
 impl Target {
-    async fn post(&self, body: &Value) -> Outcome {
-        let bytes = serde_json::to_vec(body).unwrap_or_default();
+    async fn post(&self, body: &str) -> Outcome {
+        let bytes = body.as_bytes().to_vec();
         let me = self.state.backend.me_cached().map(|m| m.wxid).unwrap_or_default();
         let mut req = self
             .http
@@ -86,7 +86,7 @@ impl Target {
 
     /// Delivers one event, retrying until it is accepted.
     async fn deliver(&self, ev: &StoredEvent) {
-        let body = ev.body_for(self.config.format == EventFormat::Legacy);
+        let body = ev.text_for(self.config.format == EventFormat::Legacy);
         let mut attempt = 0u32;
         loop {
             match self.post(body).await {
@@ -128,7 +128,7 @@ impl Target {
 
     async fn heartbeat(&self) {
         let hb = crate::events::heartbeat_event(&self.state, self.config.format == EventFormat::Legacy);
-        if let Outcome::Failed(why) = self.post(&hb).await {
+        if let Outcome::Failed(why) = self.post(&hb.to_string()).await {
             tracing::debug!(url = %self.config.url, %why, "heartbeat not delivered");
         }
     }

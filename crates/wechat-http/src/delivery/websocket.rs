@@ -92,7 +92,7 @@ async fn session(
             }
         };
         for ev in &batch {
-            if !send(ev.body.to_string()).await {
+            if !send(ev.text.clone()).await {
                 tracing::warn!("WebSocket client too slow or gone; disconnecting (it can resume with last_event_id)");
                 break 'run;
             }

@@ -20,7 +20,7 @@ use crate::store::{Store, now};
 /// Largest batch committed at once.
 const MAX_BATCH: usize = 1024;
 
-/// An event as stored.
+/// An event as stored, as JSON text ready to send (delivery never re-serialises it).
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoredEvent {
     /// Sequence (also the event's `id`).
@@ -28,15 +28,29 @@ pub struct StoredEvent {
     /// `message`, `notice`, `request` or `meta`.
     pub kind: String,
     /// OneBot 12 body, `id` filled in.
-    pub body: Value,
-    /// Legacy body (falls back to `body`).
-    pub legacy: Option<Value>,
+    pub text: String,
+    /// Legacy body (falls back to `text`).
+    pub legacy: Option<String>,
 }
 
 impl StoredEvent {
-    /// The body in `format`.
-    pub fn body_for(&self, legacy: bool) -> &Value {
-        if legacy { self.legacy.as_ref().unwrap_or(&self.body) } else { &self.body }
+    /// The body text in the legacy or the OneBot 12 format.
+    pub fn text_for(&self, legacy: bool) -> &str {
+        if legacy { self.legacy.as_deref().unwrap_or(&self.text) } else { &self.text }
+    }
+
+    /// The OneBot 12 body as a JSON value.
+    pub fn value(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or(Value::Null)
+    }
+}
+
+/// Puts `"id": "<seq>"` first into a stored object text (stored without an `id`).
+fn with_id(seq: i64, text: &str) -> String {
+    match text.strip_prefix('{') {
+        Some("}") => format!("{{\"id\":\"{seq}\"}}"),
+        Some(rest) => format!("{{\"id\":\"{seq}\",{rest}"),
+        None => text.to_owned(),
     }
 }
 
@@ -107,14 +121,12 @@ impl Outbox {
                 let mut out = Vec::new();
                 for row in rows {
                     let (seq, kind, body, legacy) = row?;
-                    let with_id = |text: &str| -> Value {
-                        let mut v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
-                        if let Value::Object(m) = &mut v {
-                            m.insert("id".into(), Value::String(seq.to_string()));
-                        }
-                        v
-                    };
-                    out.push(StoredEvent { seq, kind, body: with_id(&body), legacy: legacy.as_deref().map(with_id) });
+                    out.push(StoredEvent {
+                        seq,
+                        kind,
+                        text: with_id(seq, &body),
+                        legacy: legacy.as_deref().map(|l| with_id(seq, l)),
+                    });
                 }
                 Ok(out)
             })
@@ -235,8 +247,18 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Pending>, latest: watch::Se
                 Err(_) => break,
             }
         }
-        let drafts: Vec<(Value, Option<Value>, Option<String>)> =
-            batch.iter().map(|(d, _)| (d.body.clone(), d.legacy.clone(), d.source.clone())).collect();
+        // Stored without `id`: it is the sequence, spliced in when read.
+        let without_id = |v: &Value| {
+            let mut v = v.clone();
+            if let Value::Object(m) = &mut v {
+                m.remove("id");
+            }
+            v
+        };
+        let drafts: Vec<(Value, Option<Value>, Option<String>)> = batch
+            .iter()
+            .map(|(d, _)| (without_id(&d.body), d.legacy.as_ref().map(without_id), d.source.clone()))
+            .collect();
         let result = store
             .run_log(move |c| {
                 let tx = c.transaction()?;
@@ -282,5 +304,18 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Pending>, latest: watch::Se
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_spliced_into_stored_text() {
+        assert_eq!(with_id(7, r#"{"a":1}"#), r#"{"id":"7","a":1}"#);
+        assert_eq!(with_id(7, "{}"), r#"{"id":"7"}"#);
+        let v: Value = serde_json::from_str(&with_id(42, r#"{"type":"message","x":{"id":"inner"}}"#)).unwrap();
+        assert_eq!((v["id"].as_str(), v["x"]["id"].as_str()), (Some("42"), Some("inner")));
     }
 }

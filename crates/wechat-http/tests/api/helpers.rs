@@ -200,6 +200,8 @@ pub(crate) struct Hook {
     pub(crate) down: std::sync::Arc<std::sync::atomic::AtomicBool>,
     pub(crate) failed: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     pub(crate) reply: std::sync::Arc<std::sync::Mutex<Option<Value>>>,
+    /// Every accepted body exactly as received.
+    pub(crate) raw: std::sync::Arc<std::sync::Mutex<Vec<axum::body::Bytes>>>,
 }
 
 pub(crate) async fn webhook() -> Hook {
@@ -209,11 +211,12 @@ pub(crate) async fn webhook() -> Hook {
     let down = Arc::new(AtomicBool::new(false));
     let failed = Arc::new(AtomicUsize::new(0));
     let reply: Arc<std::sync::Mutex<Option<Value>>> = Arc::new(std::sync::Mutex::new(None));
-    let (d, f, r) = (down.clone(), failed.clone(), reply.clone());
+    let raw: Arc<std::sync::Mutex<Vec<axum::body::Bytes>>> = Arc::default();
+    let (d, f, r, w) = (down.clone(), failed.clone(), reply.clone(), raw.clone());
     let app = axum::Router::new().route(
         "/hook",
         axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
-            let (tx, d, f, r) = (tx.clone(), d.clone(), f.clone(), r.clone());
+            let (tx, d, f, r, w) = (tx.clone(), d.clone(), f.clone(), r.clone(), w.clone());
             async move {
                 use axum::response::IntoResponse;
                 if d.load(Ordering::SeqCst) {
@@ -221,6 +224,7 @@ pub(crate) async fn webhook() -> Hook {
                     return StatusCode::SERVICE_UNAVAILABLE.into_response();
                 }
                 let v: Value = serde_json::from_slice(&body).unwrap();
+                w.lock().unwrap().push(body);
                 let _ = tx.send((headers, v));
                 match r.lock().unwrap().take() {
                     Some(reply) => axum::Json(reply).into_response(),
@@ -232,7 +236,7 @@ pub(crate) async fn webhook() -> Hook {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    Hook { url: format!("http://{addr}/hook"), rx, down, failed, reply }
+    Hook { url: format!("http://{addr}/hook"), rx, down, failed, reply, raw }
 }
 
 impl Hook {
