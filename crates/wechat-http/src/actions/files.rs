@@ -54,15 +54,11 @@ pub(super) async fn get(state: &AppState, p: &Params) -> ApiResult<Value> {
             out["data"] = Value::String(base64::engine::general_purpose::STANDARD.encode(bytes));
         }
         "url" => {
-            let Some(rel) = file_id.strip_prefix(files::CHAT_IMAGE_PREFIX) else {
-                return Err(ApiError::UnsupportedParam(
-                    "`type: url` is available for chat images only; use path or data".into(),
-                ));
-            };
-            out["url"] = Value::String(format!(
-                "{}/chat_image/{rel}",
-                state.config.http_server.http_address.trim_end_matches('/')
-            ));
+            let base = state.config.http_server.http_address.trim_end_matches('/');
+            out["url"] = Value::String(match file_id.strip_prefix(files::CHAT_IMAGE_PREFIX) {
+                Some(rel) => format!("{base}/chat_image/{rel}"),
+                None => format!("{base}/files/{file_id}"),
+            });
         }
         other => return Err(ApiError::BadParam(format!("`type` {other:?} is not supported: use url, path or data"))),
     }

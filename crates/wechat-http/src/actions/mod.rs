@@ -183,7 +183,7 @@ pub const ACTIONS: &[ActionSpec] = &[
         summary: "Read a stored file or a received chat image",
         params: &[
             p("file_id", "string", true, "from upload_file, or an image segment of an event"),
-            p("type", "string", true, "path | data | url (url: chat images)"),
+            p("type", "string", true, "path | data | url (served by this gateway, needs the token)"),
         ],
     },
     ActionSpec { name: "get_version", get: true, summary: "Implementation and OneBot version", params: &[] },

@@ -27,6 +27,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", post(root_post).get(root_get))
         .route("/chat_image/{date}/{file}", get(chat_image))
+        .route("/files/{file_id}", get(stored_file))
         .route("/{action}", post(action_post).get(action_get))
         .fallback(fallback)
         .layer(middleware::from_fn_with_state(state.clone(), auth))
@@ -287,6 +288,29 @@ async fn chat_image(State(state): State<AppState>, Path((date, file)): Path<(Str
             r
         }
         Err(e) => error_response(ApiError::Filesystem(format!("cannot read chat image: {e}")), None),
+    }
+}
+
+/// `GET /files/<file_id>`: a file stored with `upload_file`.
+async fn stored_file(State(state): State<AppState>, Path(file_id): Path<String>) -> Response {
+    if file_id.contains(['/', '\\', '.']) {
+        return error_response(ApiError::NotFound(format!("no stored file {file_id:?}")), None);
+    }
+    let f = match crate::files::find(&state, &file_id).await {
+        Ok(f) => f,
+        Err(_) => return error_response(ApiError::NotFound(format!("no stored file {file_id:?}")), None),
+    };
+    match tokio::fs::read(&f.path).await {
+        Ok(bytes) => {
+            let mime = crate::media::sniff_image(&bytes).map(|(m, _)| m).unwrap_or("application/octet-stream");
+            let mut r = Response::new(Body::from(bytes));
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
+            if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{}\"", f.name.replace('"', ""))) {
+                r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+            }
+            r
+        }
+        Err(e) => error_response(ApiError::Filesystem(format!("cannot read a stored file: {e}")), None),
     }
 }
 

@@ -298,7 +298,15 @@ async fn files_by_id_for_images_and_files() {
     );
     let f = app.ok("get_file", json!({"file_id": txt, "type": "path"})).await;
     assert_eq!(std::fs::read_to_string(f["path"].as_str().unwrap()).unwrap(), "hello");
-    app.fails("get_file", json!({"file_id": img, "type": "url"}), 10004).await;
+    let f = app.ok("get_file", json!({"file_id": img, "type": "url"})).await;
+    let url = f["url"].as_str().unwrap().replace("127.0.0.1:0", app.base.trim_start_matches("http://"));
+    let rsp = app.http.get(&url).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!((rsp.status().as_u16(), rsp.headers()["content-type"].to_str().unwrap()), (200, "image/png"));
+    assert_eq!(rsp.bytes().await.unwrap().as_ref(), PNG);
+    let rsp = app.http.get(format!("{}/files/nope", app.base)).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(rsp.status().as_u16(), 404);
+    let rsp = app.http.get(format!("{}/files/{img}", app.base)).send().await.unwrap();
+    assert_eq!(rsp.status().as_u16(), 401, "stored files need the token");
     app.fails("get_file", json!({"file_id": "nope", "type": "path"}), 10003).await;
 
     assert!(
