@@ -31,25 +31,33 @@ struct Window {
 }
 
 impl Window {
-    /// How long until one more send fits both limits.
+    /// How long until one more send fits both limits. Only the newest `max(limits)` starts
+    /// matter, so no more are kept; with no limits nothing is kept.
     fn wait_needed(&mut self, now: Instant, per_minute: u32, per_hour: u32) -> Duration {
-        let hour = Duration::from_secs(3600);
-        while self.starts.front().is_some_and(|t| now.duration_since(*t) >= hour) {
+        let keep = per_minute.max(per_hour) as usize;
+        while self.starts.len() > keep {
             self.starts.pop_front();
         }
         let mut wait = Duration::ZERO;
-        for (limit, span) in [(per_minute, Duration::from_secs(60)), (per_hour, hour)] {
-            if limit == 0 {
+        for (limit, span) in
+            [(per_minute as usize, Duration::from_secs(60)), (per_hour as usize, Duration::from_secs(3600))]
+        {
+            if limit == 0 || self.starts.len() < limit {
                 continue;
             }
-            let recent: Vec<&Instant> = self.starts.iter().filter(|t| now.duration_since(**t) < span).collect();
-            if recent.len() >= limit as usize {
-                // The oldest send inside the span must leave it first.
-                let oldest = recent[recent.len() - limit as usize];
-                wait = wait.max(span - now.duration_since(*oldest));
+            // The limit-th newest send must have left the span.
+            let age = now.duration_since(self.starts[self.starts.len() - limit]);
+            if age < span {
+                wait = wait.max(span - age);
             }
         }
         wait
+    }
+
+    fn record(&mut self, at: Instant, per_minute: u32, per_hour: u32) {
+        if per_minute.max(per_hour) > 0 {
+            self.starts.push_back(at);
+        }
     }
 }
 
@@ -99,7 +107,7 @@ impl Pacer {
         if pause > 0.0 {
             tokio::time::sleep(Duration::from_secs_f64(pause)).await;
         }
-        window.starts.push_back(Instant::now());
+        window.record(Instant::now(), self.per_minute, self.per_hour);
         Ok(send.await)
     }
 }
@@ -119,17 +127,29 @@ mod tests {
 
     #[test]
     fn rolling_limits() {
-        let mut w = Window::default();
         let t0 = Instant::now();
-        for i in 0..3 {
-            w.starts.push_back(t0 + Duration::from_secs(i));
-        }
+        let fresh = || {
+            let mut w = Window::default();
+            for i in 0..3 {
+                w.starts.push_back(t0 + Duration::from_secs(i));
+            }
+            w
+        };
         let now = t0 + Duration::from_secs(10);
-        assert_eq!(w.wait_needed(now, 0, 0), Duration::ZERO);
-        assert_eq!(w.wait_needed(now, 4, 0), Duration::ZERO);
-        assert_eq!(w.wait_needed(now, 3, 0), Duration::from_secs(50), "the first of 3 leaves the minute at t0+60");
-        assert_eq!(w.wait_needed(now, 2, 0), Duration::from_secs(51));
-        assert_eq!(w.wait_needed(now, 0, 3), Duration::from_secs(3590));
+        assert_eq!(fresh().wait_needed(now, 4, 0), Duration::ZERO);
+        assert_eq!(
+            fresh().wait_needed(now, 3, 0),
+            Duration::from_secs(50),
+            "the first of 3 leaves the minute at t0+60"
+        );
+        assert_eq!(fresh().wait_needed(now, 2, 0), Duration::from_secs(51));
+        assert_eq!(fresh().wait_needed(now, 0, 3), Duration::from_secs(3590));
+        assert_eq!(fresh().wait_needed(now, 0, 0), Duration::ZERO);
+        let mut w = fresh();
         assert_eq!(w.wait_needed(t0 + Duration::from_secs(4000), 1, 1), Duration::ZERO, "old sends expire");
+        assert_eq!(w.starts.len(), 1, "only the newest max(limits) starts are kept");
+        let mut none = Window::default();
+        none.record(t0, 0, 0);
+        assert!(none.starts.is_empty(), "nothing is recorded without limits");
     }
 }

@@ -30,7 +30,7 @@ async fn seed_example_against_the_demo_binary() {
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
-        .unwrap();
+        .unwrap(); // stdout is read here, unlike helpers::gateway_binary
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let (mut api, mut control) = (String::new(), String::new());
     within("demo banner", async {
@@ -104,16 +104,7 @@ async fn seed_example_against_the_demo_binary() {
 /// Starts the real binary against `wcf_address` with the config in `dir`; returns the child and
 /// the API base URL once it answers.
 async fn run_binary(dir: &std::path::Path, port: u16) -> (tokio::process::Child, String) {
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_wechat-http"))
-        .args(["serve", "--config", "config.yaml"])
-        .current_dir(dir)
-        .env("RUST_LOG", "warn")
-        .env_remove("WECHAT_HTTP_CONFIG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let child = crate::helpers::gateway_binary(dir, &[]);
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     within("binary serving", async {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use crate::helpers::{PNG, TOKEN, file_server, spawn_with, within};
+use crate::helpers::{PNG, TOKEN, file_server, gateway_binary, post_detached, spawn_with, within};
 
 fn ts(s: &Value) -> u64 {
     s["ts"].as_u64().unwrap()
@@ -23,19 +23,11 @@ async fn pauses_fall_inside_the_window_and_order_is_kept() {
     // Queue ten sends one after another (each enters the queue before the next is made).
     let mut handles = Vec::new();
     for i in 0..6 {
-        let (http, base) = (app.http.clone(), app.base.clone());
-        handles.push(tokio::spawn(async move {
-            let body = json!({"params": {"detail_type": "private", "user_id": "wxid_bob", "message": format!("n{i}")}});
-            http.post(format!("{base}/send_message"))
-                .bearer_auth(TOKEN)
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap()
-        }));
+        handles.push(post_detached(
+            &app,
+            "send_message",
+            json!({"detail_type": "private", "user_id": "wxid_bob", "message": format!("n{i}")}),
+        ));
         within("queued", async {
             loop {
                 let s = app.ok("get_status", json!({})).await;
@@ -69,19 +61,11 @@ async fn the_rolling_limit_holds_under_a_burst_of_100() {
     .await;
     let mut handles = Vec::new();
     for i in 0..100 {
-        let (http, base) = (app.http.clone(), app.base.clone());
-        handles.push(tokio::spawn(async move {
-            let body = json!({"params": {"detail_type": "private", "user_id": "wxid_bob", "message": format!("b{i}")}});
-            http.post(format!("{base}/send_message"))
-                .bearer_auth(TOKEN)
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap()
-        }));
+        handles.push(post_detached(
+            &app,
+            "send_message",
+            json!({"detail_type": "private", "user_id": "wxid_bob", "message": format!("b{i}")}),
+        ));
     }
     let mut ok = 0;
     for h in handles {
@@ -158,18 +142,7 @@ async fn a_broadcast_killed_halfway_completes_exactly_once() {
         ),
     )
     .unwrap();
-    let start = || {
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_wechat-http"))
-            .args(["serve", "--config", "config.yaml"])
-            .current_dir(dir.path())
-            .env("RUST_LOG", "warn")
-            .env_remove("WECHAT_HTTP_CONFIG")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap()
-    };
+    let start = || gateway_binary(dir.path(), &[]);
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
     let call = |action: &str, params: Value| {

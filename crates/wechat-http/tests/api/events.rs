@@ -406,18 +406,7 @@ async fn sigkill_with_a_backlog_loses_nothing() {
         ),
     )
     .unwrap();
-    let start = || {
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_wechat-http"))
-            .args(["serve", "--config", "config.yaml"])
-            .current_dir(dir)
-            .env("RUST_LOG", "warn")
-            .env_remove("WECHAT_HTTP_CONFIG")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap()
-    };
+    let start = || crate::helpers::gateway_binary(dir, &[]);
     let wait_receiving = || async {
         within("gateway receiving", async {
             while !(emu.wechat().health().receiving && emu.wechat().health().peers == 2) {

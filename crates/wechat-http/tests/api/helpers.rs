@@ -276,3 +276,34 @@ pub(crate) fn hook_target(url: &str, secret: &str) -> wechat_http::config::HttpP
         format: wechat_http::config::EventFormat::Onebot12,
     }
 }
+
+/// Starts the real `wechat-http` binary with `config.yaml` in `dir` (logs off, killed on drop).
+pub(crate) fn gateway_binary(dir: &std::path::Path, args: &[&str]) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_wechat-http"))
+        .args(["serve", "--config", "config.yaml"])
+        .args(args)
+        .current_dir(dir)
+        .env("RUST_LOG", "warn")
+        .env_remove("WECHAT_HTTP_CONFIG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+/// `POST /<action>` with `params`, in its own task (for concurrent requests).
+pub(crate) fn post_detached(app: &TestApp, action: &str, params: Value) -> tokio::task::JoinHandle<Value> {
+    let (http, url) = (app.http.clone(), format!("{}/{action}", app.base));
+    tokio::spawn(async move {
+        http.post(url)
+            .bearer_auth(TOKEN)
+            .json(&json!({ "params": params }))
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    })
+}
