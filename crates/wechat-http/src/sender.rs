@@ -102,7 +102,10 @@ impl Pacer {
         if tokio::time::Instant::now() + wait > deadline {
             return Err(too_long());
         }
-        tokio::time::sleep(wait).await;
+        if !wait.is_zero() {
+            // (A zero sleep would still wait for the next timer tick.)
+            tokio::time::sleep(wait).await;
+        }
         let pause = if self.max > 0.0 { rand::random_range(self.min..=self.max) } else { 0.0 };
         if pause > 0.0 {
             tokio::time::sleep(Duration::from_secs_f64(pause)).await;
