@@ -101,83 +101,19 @@ async fn seed_example_against_the_demo_binary() {
     child.kill().await.unwrap();
 }
 
-/// Starts the real binary against `wcf_address` with the config in `dir`; returns the child and
-/// the API base URL once it answers.
-async fn run_binary(dir: &std::path::Path, port: u16) -> (tokio::process::Child, String) {
-    let child = crate::helpers::gateway_binary(dir, &[]);
-    let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    within("binary serving", async {
-        loop {
-            if let Ok(r) = http.get(format!("{base}/get_status")).bearer_auth("k").send().await
-                && r.json::<Value>().await.map(|v| v["data"]["good"] == true).unwrap_or(false)
-            {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
-    (child, base)
-}
-
 #[tokio::test]
 async fn acknowledged_category_changes_survive_sigkill() {
-    wechat_http::install_tls_provider();
-    let dir = tempfile::tempdir().unwrap();
-    let emu = wcf_emulator::Emulator::start(wcf_emulator::EmulatorConfig {
-        data_dir: Some(dir.path().join("wechat")),
-        control: None,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    std::fs::write(
-        dir.path().join("config.yaml"),
-        format!(
-            "http_server:\n  http_address: http://127.0.0.1:{port}\n  access_token: k\nwcf:\n  address: {}\n",
-            emu.address()
-        ),
-    )
-    .unwrap();
-    let http = reqwest::Client::new();
-    let (mut child, base) = run_binary(dir.path(), port).await;
-    let created: Value = http
-        .post(format!("{base}/create_group"))
-        .bearer_auth("k")
-        .json(&serde_json::json!({"params": {"group_name": "durable"}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let setup = crate::helpers::binary_setup(Duration::from_secs(5), "").await;
+    let mut child = setup.start().await;
+    let created = setup.call("create_group", serde_json::json!({"group_name": "durable"})).await;
     let id = created["data"]["id"].as_str().unwrap().to_owned();
-    let added: Value = http
-        .post(format!("{base}/add_member_to_group"))
-        .bearer_auth("k")
-        .json(&serde_json::json!({"params": {"group_id": id, "member_id": "wxid_alice"}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let added = setup.call("add_member_to_group", serde_json::json!({"group_id": id, "member_id": "wxid_alice"})).await;
     assert_eq!(added["retcode"], 0);
     child.start_kill().unwrap(); // SIGKILL: no shutdown code runs
     child.wait().await.unwrap();
 
-    let (mut child, base) = run_binary(dir.path(), port).await;
-    let members: Value = http
-        .get(format!("{base}/get_group_members?group_name=durable"))
-        .bearer_auth("k")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let mut child = setup.start().await;
+    let members = setup.call("get_group_members", serde_json::json!({"group_name": "durable"})).await;
     assert_eq!(members["data"], serde_json::json!([{"id": "wxid_alice", "type": "user"}]));
     child.kill().await.unwrap();
 }

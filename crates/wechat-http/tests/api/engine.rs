@@ -7,7 +7,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use crate::helpers::{PNG, TOKEN, file_server, gateway_binary, post_detached, spawn_with, within};
+use crate::helpers::{PNG, TOKEN, file_server, post_detached, spawn_with, within};
 
 fn ts(s: &Value) -> u64 {
     s["ts"].as_u64().unwrap()
@@ -125,44 +125,14 @@ async fn async_jobs_report_progress_and_can_be_cancelled() {
 
 #[tokio::test]
 async fn a_broadcast_killed_halfway_completes_exactly_once() {
-    crate::helpers::spawn_with(|_| {}).await; // installs the TLS provider
-    let dir = tempfile::tempdir().unwrap();
-    let emu = wcf_emulator::Emulator::start(wcf_emulator::EmulatorConfig {
-        data_dir: Some(dir.path().join("wechat")),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    std::fs::write(
-        dir.path().join("config.yaml"),
-        format!(
-            "http_server:\n  http_address: http://127.0.0.1:{port}\n  access_token: k\nanswer_delay_rand_min: 0.005\nanswer_delay_rand_max: 0.01\nwcf:\n  address: {}\n",
-            emu.address()
-        ),
+    let setup = crate::helpers::binary_setup(
+        Duration::from_secs(5),
+        "answer_delay_rand_min: 0.005\nanswer_delay_rand_max: 0.01\n",
     )
-    .unwrap();
-    let start = || gateway_binary(dir.path(), &[]);
-    let http = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
-    let call = |action: &str, params: Value| {
-        let (http, url) = (http.clone(), format!("{base}/{action}"));
-        async move {
-            loop {
-                match http.post(&url).bearer_auth("k").json(&json!({ "params": params })).send().await {
-                    Ok(r) => break r.json::<Value>().await.unwrap(),
-                    Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-                }
-            }
-        }
-    };
-    let mut child = start();
-    within("gateway up", async {
-        while call("get_status", json!({})).await["data"]["good"] != true {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
     .await;
+    let emu = &setup.emu;
+    let call = |action: &'static str, params: Value| setup.call(action, params);
+    let mut child = setup.start().await;
     let cat =
         call("create_group", json!({"group_name": "two hundred"})).await["data"]["id"].as_str().unwrap().to_owned();
     for i in 0..200 {
@@ -181,7 +151,7 @@ async fn a_broadcast_killed_halfway_completes_exactly_once() {
     let at_kill = emu.wechat().sent().len();
     assert!(at_kill < 200, "killed before the end ({at_kill} sent)");
 
-    let mut child = start();
+    let mut child = setup.start().await;
     within("job finished after restart", async {
         loop {
             let s = call("get_send_job", json!({"job_id": job})).await;

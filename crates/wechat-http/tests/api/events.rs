@@ -384,29 +384,15 @@ async fn reverse_websocket_survives_rejections_and_a_server_that_does_not_echo_t
 async fn sigkill_with_a_backlog_loses_nothing() {
     let mut hook = webhook().await;
     hook.down.store(true, Ordering::SeqCst);
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
     // Pushes to nobody are dropped at once: what arrives while the gateway is dead is only in
     // WeChat's database.
-    let emu = wcf_emulator::Emulator::start(wcf_emulator::EmulatorConfig {
-        data_dir: Some(dir.join("wechat")),
-        control: None,
-        push_timeout: Duration::from_millis(1),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    std::fs::write(
-        dir.join("config.yaml"),
-        format!(
-            "http_server:\n  http_address: http://127.0.0.1:{port}\n  access_token: k\nenable_heart_beat: false\nwcf:\n  address: {}\n  login_check_ms: 100\nhttp_post:\n  - url: {}\n    max_retries: 1000\n",
-            emu.address(),
-            hook.url
-        ),
+    let setup = crate::helpers::binary_setup(
+        Duration::from_millis(1),
+        &format!("enable_heart_beat: false\nhttp_post:\n  - url: {}\n    max_retries: 1000\n", hook.url),
     )
-    .unwrap();
-    let start = || crate::helpers::gateway_binary(dir, &[]);
+    .await;
+    let emu = &setup.emu;
+    let start = || crate::helpers::gateway_binary(setup.dir.path(), &[]);
     let wait_receiving = || async {
         within("gateway receiving", async {
             while !(emu.wechat().health().receiving && emu.wechat().health().peers == 2) {

@@ -307,3 +307,66 @@ pub(crate) fn post_detached(app: &TestApp, action: &str, params: Value) -> tokio
             .unwrap()
     })
 }
+
+/// An emulator and a `config.yaml` (token `k`, the emulator's address, `extra_yaml` appended
+/// as more top-level keys) for running the real binary in a temp dir.
+pub(crate) struct BinarySetup {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) emu: Emulator,
+    pub(crate) base: String,
+    pub(crate) http: reqwest::Client,
+}
+
+pub(crate) async fn binary_setup(push_timeout: Duration, extra_yaml: &str) -> BinarySetup {
+    wechat_http::install_tls_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let emu = Emulator::start(EmulatorConfig {
+        data_dir: Some(dir.path().join("wechat")),
+        control: None,
+        push_timeout,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    std::fs::write(
+        dir.path().join("config.yaml"),
+        format!(
+            "http_server:\n  http_address: http://127.0.0.1:{port}\n  access_token: k\nwcf:\n  address: {}\n  login_check_ms: 100\n{extra_yaml}",
+            emu.address()
+        ),
+    )
+    .unwrap();
+    BinarySetup { dir, emu, base: format!("http://127.0.0.1:{port}"), http: reqwest::Client::new() }
+}
+
+impl BinarySetup {
+    /// Starts the binary and waits until it is connected to the emulator.
+    pub(crate) async fn start(&self) -> tokio::process::Child {
+        let child = gateway_binary(self.dir.path(), &[]);
+        within("binary connected", async {
+            while self.call("get_status", json!({})).await["data"]["good"] != true {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        child
+    }
+
+    /// `POST /<action>` to the binary (retrying while it is not listening yet).
+    pub(crate) async fn call(&self, action: &str, params: Value) -> Value {
+        loop {
+            match self
+                .http
+                .post(format!("{}/{action}", self.base))
+                .bearer_auth("k")
+                .json(&json!({ "params": params }))
+                .send()
+                .await
+            {
+                Ok(r) => break r.json::<Value>().await.unwrap(),
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    }
+}
