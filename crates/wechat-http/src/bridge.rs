@@ -188,6 +188,7 @@ pub async fn process(state: &AppState, m: &WxMsg) {
         room_name,
         sender_name: sender.as_ref().map(|c| if c.remark.is_empty() { c.name.clone() } else { c.remark.clone() }),
         sender_is_friend: sender.is_some_and(|c| wcf::message::is_friend_id(&c.wxid)),
+        legacy: state.config.http_post.iter().any(|t| t.format == crate::config::EventFormat::Legacy),
     };
     if let Some(draft) = crate::events::normalize::normalize(m, &ctx)
         && let Err(e) = state.outbox.submit(draft).await

@@ -33,6 +33,8 @@ pub struct Context {
     pub sender_name: Option<String>,
     /// Whether the sender is a contact of the bot.
     pub sender_is_friend: bool,
+    /// Build the legacy body too (only when a webhook target uses `format: legacy`).
+    pub legacy: bool,
 }
 
 /// An event before it has a sequence number.
@@ -101,7 +103,7 @@ pub fn normalize(m: &WxMsg, ctx: &Context) -> Option<Draft> {
                 "user_id": r.wxid, "comment": r.greeting, "flag": r.v4, "display_name": r.nickname,
                 "_ticket_v3": r.v3, "_scene": r.scene,
             });
-            Some(Draft { body: to_value(e), legacy: Some(legacy), source })
+            Some(Draft { body: to_value(e), legacy: ctx.legacy.then_some(legacy), source })
         }
         msg_type::SYSTEM => {
             let e = if let Some(name) = m.content.strip_prefix("你已添加了") {
@@ -190,6 +192,9 @@ fn message(m: &WxMsg, ctx: &Context, time: f64, source: Option<String>) -> Draft
     if m.is_group {
         e = e.with("group_id", m.roomid.clone()).with("wx.room_name", ctx.room_name.clone().unwrap_or_default());
     }
+    if !ctx.legacy {
+        return Draft { body: to_value(e), legacy: None, source };
+    }
     let at_names: Vec<String> = ats.iter().filter(|w| *w != "notify@all").cloned().collect();
     let legacy_item = json!({
         "msg_type": m.r#type,
@@ -239,6 +244,7 @@ mod tests {
             room_name: Some("Team".into()),
             sender_name: Some("Alice".into()),
             sender_is_friend: true,
+            legacy: true,
             ..Default::default()
         }
     }
