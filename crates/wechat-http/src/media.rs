@@ -215,13 +215,13 @@ impl Media {
     /// Downloads `url` (http/https, size limit, timeout) into the staging folder; returns the
     /// path as WeChat sees it. `image` demands an image.
     pub async fn stage_url(&self, url: &str, image: bool) -> ApiResult<String> {
-        let body = self.download(url, image).await?;
+        let body = self.download(url).await?;
         let name = url_file_name(url);
         self.stage_bytes(&body, name.as_deref(), image, url).await
     }
 
     /// Downloads `url` (http/https) with the size limit and timeout.
-    pub async fn download(&self, url: &str, _image: bool) -> ApiResult<Vec<u8>> {
+    pub async fn download(&self, url: &str) -> ApiResult<Vec<u8>> {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(ApiError::BadParam(format!("{url:?} is not an http(s) URL")));
         }

@@ -15,7 +15,7 @@ pub(super) async fn upload(state: &AppState, p: &Params) -> ApiResult<Value> {
     let (bytes, default_name) = match kind.as_str() {
         "url" => {
             let url = p.str("url")?;
-            let bytes = state.media.download(&url, false).await?;
+            let bytes = state.media.download(&url).await?;
             (bytes, crate::media::url_file_name(&url))
         }
         "path" => {
