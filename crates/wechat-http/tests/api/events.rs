@@ -492,3 +492,24 @@ async fn heartbeats_in_both_formats() {
     let hb = legacy.next_of("heart_beat").await;
     assert_eq!(hb["interval"].as_i64(), Some(1), "legacy: seconds");
 }
+
+#[tokio::test]
+async fn logout_brings_a_login_callback_and_status_updates() {
+    let mut hook = webhook().await;
+    let url = hook.url.clone();
+    let app = spawn_with(|c| c.http_post = vec![hook_target(&url, "")]).await;
+    app.control("/faults", json!({"kind": "logout"})).await;
+    let e = hook.next_of("wx.login_callback").await;
+    assert_eq!(e["type"], "notice");
+    assert!(e["login_url"].as_str().unwrap().starts_with("http://weixin.qq.com/x/"), "{e}");
+    app.control("/faults", json!({"kind": "login"})).await;
+    within("online again", async {
+        loop {
+            let s = hook.next_of("status_update").await;
+            if s["status"]["good"] == true && s["status"]["wx.backend"] == "connected" {
+                break;
+            }
+        }
+    })
+    .await;
+}
