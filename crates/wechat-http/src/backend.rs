@@ -52,6 +52,11 @@ impl Backend {
         Ok(me)
     }
 
+    /// The bot's wxid, if known ("" otherwise), without copying the whole account record.
+    pub fn self_id(&self) -> String {
+        self.me.read().unwrap_or_else(|p| p.into_inner()).as_ref().map(|m| m.wxid.clone()).unwrap_or_default()
+    }
+
     /// The cached account, if known.
     pub fn me_cached(&self) -> Option<UserInfo> {
         self.me.read().unwrap_or_else(|p| p.into_inner()).clone()

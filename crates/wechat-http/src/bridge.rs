@@ -98,7 +98,7 @@ async fn start_position(state: &AppState) -> Result<i64, crate::error::ApiError>
 /// Message rows after `local_id`, rebuilt as pushes would have carried them.
 async fn read_after(state: &AppState, local_id: i64) -> Result<Vec<(i64, WxMsg)>, crate::error::ApiError> {
     let db = msg_db(state).await;
-    let me = state.backend.me_cached().map(|m| m.wxid).unwrap_or_default();
+    let me = state.backend.self_id();
     let rows = state
         .backend
         .client
@@ -178,7 +178,7 @@ async fn recover(state: &AppState) {
 /// Handles one inbound message and emits its event.
 pub async fn process(state: &AppState, m: &WxMsg) {
     let image = inbound(state, m).await;
-    let me = state.backend.me_cached().map(|m| m.wxid).unwrap_or_default();
+    let me = state.backend.self_id();
     let room_name = m.is_group.then(|| state.contacts.peek(&m.roomid).map(|c| c.name)).flatten();
     let sender = state.contacts.peek(&m.sender);
     let ctx = crate::events::normalize::Context {
@@ -274,7 +274,7 @@ pub async fn follow_backend(state: AppState) {
             ConnectionState::LoggedOut => {
                 tracing::warn!("WeChat is logged out");
                 if let Ok(url) = state.backend.client.login_qrcode().await {
-                    let me = state.backend.me_cached().map(|m| m.wxid).unwrap_or_default();
+                    let me = state.backend.self_id();
                     let e = onebot::Event::new(
                         "",
                         crate::store::now(),

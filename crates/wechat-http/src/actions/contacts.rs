@@ -26,7 +26,7 @@ fn user(c: &RpcContact) -> Value {
 }
 
 pub(super) async fn friend_list(state: &AppState) -> ApiResult<Value> {
-    let me = state.backend.me_cached().map(|m| m.wxid).unwrap_or_default();
+    let me = state.backend.self_id();
     let all = state.contacts.all().await?;
     Ok(Value::Array(all.iter().filter(|c| is_friend_id(&c.wxid) && c.wxid != me).map(user).collect()))
 }

@@ -16,7 +16,7 @@ pub(super) fn supported_actions() -> Value {
 /// `get_status` data (also the `status` of `meta.status_update` events).
 pub fn status(state: &AppState) -> Value {
     let online = state.backend.state() == wcf::ConnectionState::Connected;
-    let me = state.backend.me_cached().map(|m| m.wxid).unwrap_or_default();
+    let me = state.backend.self_id();
     json!({
         "good": online,
         "bots": [{ "self": { "platform": "wechat", "user_id": me }, "online": online }],

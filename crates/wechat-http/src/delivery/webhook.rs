@@ -53,7 +53,7 @@ struct Target {
 impl Target {
     async fn post(&self, body: &str) -> Outcome {
         let bytes = body.as_bytes().to_vec();
-        let me = self.state.backend.me_cached().map(|m| m.wxid).unwrap_or_default();
+        let me = self.state.backend.self_id();
         let mut req = self
             .http
             .post(&self.config.url)

@@ -267,7 +267,7 @@ pub async fn reverse(state: AppState, target: WebsocketReverse) {
     let interval = Duration::from_millis(target.reconnect_interval.max(100));
     let mut failures = 0u32;
     loop {
-        let me = state.backend.me_cached().map(|m| m.wxid).unwrap_or_default();
+        let me = state.backend.self_id();
         match connect(&target, &me).await {
             Ok(ws) => {
                 failures = 0;

@@ -247,17 +247,21 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Pending>, latest: watch::Se
                 Err(_) => break,
             }
         }
-        // Stored without `id`: it is the sequence, spliced in when read.
-        let without_id = |v: &Value| {
-            let mut v = v.clone();
+        // Stored without `id`: it is the sequence, spliced in when read. The drafts are moved
+        // out of the batch (no copies); the reply channels stay.
+        let without_id = |mut v: Value| {
             if let Value::Object(m) = &mut v {
                 m.remove("id");
             }
             v
         };
+        let mut replies = Vec::with_capacity(batch.len());
         let drafts: Vec<(Value, Option<Value>, Option<String>)> = batch
-            .iter()
-            .map(|(d, _)| (without_id(&d.body), d.legacy.as_ref().map(without_id), d.source.clone()))
+            .into_iter()
+            .map(|(d, done)| {
+                replies.push(done);
+                (without_id(d.body), d.legacy.map(without_id), d.source)
+            })
             .collect();
         let result = store
             .run_log(move |c| {
@@ -289,7 +293,7 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Pending>, latest: watch::Se
                 if let Some(max) = seqs.iter().flatten().max() {
                     latest.send_replace(*max);
                 }
-                for ((_, done), seq) in batch.into_iter().zip(seqs) {
+                for (done, seq) in replies.into_iter().zip(seqs) {
                     if let Some(done) = done {
                         let _ = done.send(Ok(seq));
                     }
@@ -297,10 +301,8 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Pending>, latest: watch::Se
             }
             Err(e) => {
                 tracing::error!(error = %e, "cannot commit events");
-                for (_, done) in batch.into_iter() {
-                    if let Some(done) = done {
-                        let _ = done.send(Err(ApiError::Database(e.to_string())));
-                    }
+                for done in replies.into_iter().flatten() {
+                    let _ = done.send(Err(ApiError::Database(e.to_string())));
                 }
             }
         }
