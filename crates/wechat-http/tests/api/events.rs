@@ -184,10 +184,27 @@ async fn poll_mode_reads_the_database() {
         c.wcf.poll_interval_ms = 50;
     })
     .await;
-    // Let the poller take its starting position, then inject.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The poller starts at the end of the database on its first pass: probe until a message
+    // comes through, so the next one is known to be after its starting position.
+    within("the poller running", async {
+        loop {
+            app.emu.wechat().inject(&text("wxid_alice", "probe")).unwrap();
+            if tokio::time::timeout(Duration::from_millis(300), hook.next_event()).await.is_ok() {
+                break;
+            }
+        }
+    })
+    .await;
     let id = app.emu.wechat().inject(&text("wxid_alice", "polled")).unwrap();
-    let (_, e) = hook.next_event().await;
+    let e = within("the polled message", async {
+        loop {
+            let (_, e) = hook.next_event().await;
+            if e["alt_message"] != "probe" {
+                break e;
+            }
+        }
+    })
+    .await;
     assert_eq!((e["message_id"].as_str(), e["alt_message"].as_str()), (Some(id.to_string().as_str()), Some("polled")));
     assert!(!app.emu.wechat().health().receiving, "no push channel was used");
 }
@@ -250,7 +267,13 @@ async fn long_poll_get_latest_events() {
     for i in 0..3 {
         app.emu.wechat().inject(&text("wxid_bob", &format!("n{i}"))).unwrap();
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let outbox = app.gateway().state().outbox.clone();
+    within("three events committed", async {
+        while outbox.after(0, 100, true).await.unwrap().len() < 4 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
     let two = app.ok("get_latest_events", json!({"limit": 2})).await;
     let rest = app.ok("get_latest_events", json!({"limit": 10})).await;
     let texts = |v: &Value| {
