@@ -20,6 +20,8 @@ use axum::body::Bytes;
 use serde_json::Value;
 use wcf_emulator::{Emulator, EmulatorConfig};
 
+mod common;
+
 fn env_num(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
@@ -133,24 +135,11 @@ fn main() {
         let (hook, arrivals) = receiver().await;
         println!("events benchmark: emulator → webhook on 127.0.0.1 ({n}-message burst; {rate}/s for 3 s for latency)");
 
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        std::fs::write(
-            dir.path().join("config.yaml"),
-            format!(
-                "http_server:\n  http_address: http://127.0.0.1:{port}\nenable_heart_beat: false\nwcf:\n  address: {}\nhttp_post:\n  - url: {hook}\n",
-                emu.address()
-            ),
-        )
-        .unwrap();
-        let mut gw = tokio::process::Command::new(env!("CARGO_BIN_EXE_wechat-http"))
-            .args(["serve", "--config", "config.yaml"])
-            .current_dir(dir.path())
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
+        let (_, mut gw) = common::start_gateway(
+            dir.path(),
+            &emu.address(),
+            &format!("enable_heart_beat: false\nhttp_post:\n  - url: {hook}\n"),
+        );
         wait_peers(&emu, 2).await;
         let (ours, got) = burst(&emu, &arrivals, n, Duration::from_secs(120)).await;
         let ours_steady = steady(&emu, &arrivals, rate).await;

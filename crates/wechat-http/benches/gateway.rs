@@ -9,7 +9,6 @@
 //!
 //! `GATEWAY_BENCH_SECS` (default 3) sets the length of each measured phase.
 
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -17,6 +16,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use wcf_emulator::fixture::{Fixture, FixtureContact};
 use wcf_emulator::{Emulator, EmulatorConfig};
+
+mod common;
 
 fn secs() -> Duration {
     Duration::from_secs(std::env::var("GATEWAY_BENCH_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(3))
@@ -132,16 +133,6 @@ fn main() {
         })
         .await
         .unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        std::fs::write(
-            dir.path().join("config.yaml"),
-            format!(
-                "http_server:\n  http_address: http://127.0.0.1:{port}\n  access_token: bench\nanswer_delay_rand_min: 0\nanswer_delay_rand_max: 0\nwcf:\n  address: {}\n",
-                emu.address()
-            ),
-        )
-        .unwrap();
-        let base = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
 
         // Direct calls first: WeChatFerry accepts one command peer at a time (PAIR1), so the
@@ -152,15 +143,7 @@ fn main() {
         client.disconnect().await;
 
         let spawned = Instant::now();
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_wechat-http"))
-            .args(["serve", "--config", "config.yaml"])
-            .current_dir(dir.path())
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
+        let (base, mut child) = common::start_gateway(dir.path(), &emu.address(), "");
         let pid = child.id().unwrap();
         let mut first_answer = None;
         let connected = loop {
