@@ -510,20 +510,26 @@ impl Client {
         self.status(Functions::FuncInvRoomMembers, Self::members(roomid, wxids), Expect::Status(1)).await.map(drop)
     }
 
-    /// Members of a chat group, read from `MicroMsg.db` as the official client does.
-    pub async fn room_members(&self, roomid: &str) -> Result<Vec<crate::room::RoomMember>> {
-        let names = self.query("MicroMsg.db", "SELECT UserName, NickName FROM Contact;").await?;
-        let nicknames =
-            names.iter().filter_map(|r| Some((r.get("UserName")?.as_text()?, r.get("NickName")?.as_text()?))).collect();
+    /// A chat group's `RoomData` (members and group nicknames), from `MicroMsg.db` `ChatRoom`.
+    pub async fn room_data(&self, roomid: &str) -> Result<proto::RoomData> {
         let sql = format!("SELECT RoomData FROM ChatRoom WHERE ChatRoomName = '{}';", roomid.replace('\'', "''"));
         let rows = self.query("MicroMsg.db", &sql).await?;
         let Some(blob) = rows.first().and_then(|r| r.get("RoomData")).and_then(DbValue::as_bytes) else {
             return Err(Error::NotFound(format!("chat group {roomid}")));
         };
-        let data = crate::room::decode_room_data(blob).map_err(|e| Error::Decode {
+        crate::room::decode_room_data(blob).map_err(|e| Error::Decode {
             func: Functions::FuncExecDbQuery,
             detail: format!("RoomData of {roomid}: {e}"),
-        })?;
+        })
+    }
+
+    /// Members of a chat group, named as the official client does (group nickname, else the
+    /// contact's NickName from `Contact`).
+    pub async fn room_members(&self, roomid: &str) -> Result<Vec<crate::room::RoomMember>> {
+        let data = self.room_data(roomid).await?;
+        let names = self.query("MicroMsg.db", "SELECT UserName, NickName FROM Contact;").await?;
+        let nicknames =
+            names.iter().filter_map(|r| Some((r.get("UserName")?.as_text()?, r.get("NickName")?.as_text()?))).collect();
         Ok(crate::room::room_members(&data, &nicknames))
     }
 

@@ -78,6 +78,14 @@ impl ContactCache {
         Ok(self.peek(wxid))
     }
 
+    /// Members of a chat group: WeChat's `RoomData` (one query), named from this cache (group
+    /// nickname first, then the contact's nickname) instead of reading the whole `Contact` table.
+    pub async fn room_members(&self, roomid: &str) -> ApiResult<Vec<wcf::room::RoomMember>> {
+        let data = self.client.room_data(roomid).await.map_err(|e| ApiError::from_wcf("read the group members", &e))?;
+        let names = data.members.iter().filter_map(|m| Some((m.wxid.clone(), self.peek(&m.wxid)?.name))).collect();
+        Ok(wcf::room::room_members(&data, &names))
+    }
+
     /// Decides what a category member id is: from the contact list first, id patterns second.
     pub async fn member_type(&self, id: &str) -> ApiResult<MemberType> {
         let bad = |why: &str| Err(ApiError::BadParam(format!("member_id {id:?} {why}")));

@@ -4,7 +4,11 @@ use std::process::Stdio;
 
 /// Writes `config.yaml` in `dir` (free loopback port, token `bench`, pacing off, `wcf.address`,
 /// `extra_yaml` appended) and returns `(http base URL, child)` of the started binary.
-pub(crate) fn start_gateway(dir: &std::path::Path, wcf_address: &str, extra_yaml: &str) -> (String, tokio::process::Child) {
+pub(crate) fn start_gateway(
+    dir: &std::path::Path,
+    wcf_address: &str,
+    extra_yaml: &str,
+) -> (String, tokio::process::Child) {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     std::fs::write(
         dir.join("config.yaml"),

@@ -103,8 +103,7 @@ pub(super) async fn group_info(state: &AppState, p: &Params) -> ApiResult<Value>
 }
 
 async fn members(state: &AppState, group: &str) -> ApiResult<Vec<Value>> {
-    let list =
-        state.backend.client.room_members(group).await.map_err(|e| state.backend.error("list group members", &e))?;
+    let list = state.contacts.room_members(group).await?;
     Ok(list
         .into_iter()
         .map(|m| {

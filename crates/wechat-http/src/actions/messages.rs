@@ -172,12 +172,7 @@ pub(crate) async fn plan(state: &AppState, items: &[Item], receiver: &str) -> Ap
             Item::Text(t) => text.push_str(t),
             Item::Mention(user) => {
                 if group && names.is_none() {
-                    let members = state
-                        .backend
-                        .client
-                        .room_members(receiver)
-                        .await
-                        .map_err(|e| state.backend.error("look up group members for the @-mention", &e))?;
+                    let members = state.contacts.room_members(receiver).await?;
                     names = Some(members.into_iter().map(|m| (m.wxid, m.display_name)).collect());
                 }
                 let name = names
