@@ -104,6 +104,14 @@ async fn concurrent(http: &reqwest::Client, url: &str, body: Value, clients: usi
     (Stats::from(all, start.elapsed()), peak)
 }
 
+/// `POST` a JSON body with the bench token; the answer as JSON (`Null` for an empty body).
+async fn post(http: &reqwest::Client, url: &str, body: &Value) -> Value {
+    let r = http.post(url).bearer_auth("bench").json(body).send().await.unwrap();
+    assert!(r.status().is_success(), "{url}: HTTP {}", r.status());
+    let bytes = r.bytes().await.unwrap();
+    serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+}
+
 fn fixture() -> Fixture {
     let mut f = Fixture::builtin();
     for i in 0..2000 - f.contacts.len() {
@@ -168,8 +176,7 @@ fn main() {
         let direct = direct_contacts;
         let url = format!("{base}/get_friend_list");
         let via = sequential(|| async {
-            let r = http.post(&url).bearer_auth("bench").json(&json!({})).send().await.unwrap();
-            let _ = r.bytes().await.unwrap();
+            post(&http, &url, &json!({})).await;
         })
         .await;
         println!("{}", direct.line("get_contacts, wcf client direct"));
@@ -181,8 +188,7 @@ fn main() {
 
         let floor_url = format!("{base}/get_version");
         let floor = sequential(|| async {
-            let r = http.post(&floor_url).bearer_auth("bench").json(&json!({})).send().await.unwrap();
-            let _ = r.bytes().await.unwrap();
+            post(&http, &floor_url, &json!({})).await;
         })
         .await;
         println!("{}", floor.line("get_version via gateway (HTTP floor)"));
@@ -190,8 +196,7 @@ fn main() {
         let url = format!("{base}/send_message");
         let body = json!({"detail_type": "private", "user_id": "wxid_alice", "message": "bench"});
         let via = sequential(|| async {
-            let r = http.post(&url).bearer_auth("bench").json(&body).send().await.unwrap();
-            let _ = r.bytes().await.unwrap();
+            post(&http, &url, &body).await;
         })
         .await;
         println!("{}", direct.line("send_text, wcf client direct"));
@@ -203,39 +208,15 @@ fn main() {
         );
 
         // Durable broadcast: per-receiver cost against a plain send through the same queue.
-        let cat: Value = http
-            .post(format!("{base}/create_group"))
-            .bearer_auth("bench")
-            .json(&json!({"params": {"group_name": "bench"}}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let cat = post(&http, &format!("{base}/create_group"), &json!({"params": {"group_name": "bench"}})).await;
         let cat = cat["data"]["id"].as_str().unwrap().to_owned();
         let receivers = 500;
+        let add = format!("{base}/add_member_to_group");
         for i in 0..receivers {
-            let r = http
-                .post(format!("{base}/add_member_to_group"))
-                .bearer_auth("bench")
-                .json(&json!({"params": {"group_id": cat, "member_id": format!("wxid_bench{i:05}")}}))
-                .send()
-                .await
-                .unwrap();
-            assert!(r.status().is_success());
+            post(&http, &add, &json!({"params": {"group_id": cat, "member_id": format!("wxid_bench{i:05}")}})).await;
         }
         let t = Instant::now();
-        let r: Value = http
-            .post(format!("{base}/send_message"))
-            .bearer_auth("bench")
-            .json(&json!({"params": {"group_ids": [cat], "message": "broadcast"}}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let r = post(&http, &format!("{base}/send_message"), &json!({"params": {"group_ids": [cat], "message": "broadcast"}})).await;
         let total = t.elapsed();
         assert_eq!(r["data"]["sent"], receivers);
         let per_receiver = total.as_secs_f64() / receivers as f64;
