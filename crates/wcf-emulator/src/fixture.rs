@@ -206,6 +206,42 @@ impl Fixture {
     }
 }
 
+impl Fixture {
+    /// The built-in fixture as account number `i` of a multi-account demo: its own wxid
+    /// (`wxid_bot<i>`) and name, the built-in contacts plus three friends of its own
+    /// (`wxid_friend<i>_1`…), and chat groups of its own.
+    pub fn demo(i: usize) -> Self {
+        let mut f = Self::builtin();
+        f.self_info.wxid = format!("wxid_bot{i}");
+        f.self_info.name = format!("Demo Bot {i}");
+        for n in 1..=3 {
+            f.contacts.push(FixtureContact {
+                wxid: format!("wxid_friend{i}_{n}"),
+                name: format!("Friend {n} of bot {i}"),
+                ..Default::default()
+            });
+        }
+        for room in &mut f.chatrooms {
+            let own = format!("{}{i}@chatroom", room.roomid.trim_end_matches("@chatroom"));
+            for c in &mut f.contacts {
+                if c.wxid == room.roomid {
+                    c.wxid = own.clone();
+                }
+            }
+            room.roomid = own;
+            for m in &mut room.members {
+                if m.wxid == "wxid_bot" {
+                    m.wxid = f.self_info.wxid.clone();
+                }
+            }
+            if room.owner == "wxid_bot" {
+                room.owner = f.self_info.wxid.clone();
+            }
+        }
+        f
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,6 +249,12 @@ mod tests {
     #[test]
     fn builtin_is_valid() {
         Fixture::builtin().validate().unwrap();
+        let d = Fixture::demo(2);
+        d.validate().unwrap();
+        assert_eq!(d.self_info.wxid, "wxid_bot2");
+        assert!(d.chatrooms.iter().all(|r| r.roomid.ends_with("2@chatroom")));
+        assert!(d.chatrooms[0].members.iter().any(|m| m.wxid == "wxid_bot2"));
+        assert!(d.contacts.iter().any(|c| c.wxid == "wxid_friend2_1"));
     }
 
     #[test]

@@ -1,19 +1,25 @@
 //! Configuration: compiled defaults → YAML file → `WECHAT_HTTP_<SECTION>__<KEY>` environment
-//! variables, then validation that names the offending key.
+//! variables, then validation that names the offending key (and the line, for the file).
 //!
-//! The original service's keys are kept as they were; new keys are additions.
+//! The original service's keys are kept as they were; new keys are additions. A config with
+//! only the top-level `wcf` serves one account named `default`; `accounts: [...]` serves
+//! several, each inheriting the top-level `wcf`, `send` and pause keys it does not set.
 
 use std::path::{Path, PathBuf};
 
+use base64::Engine as _;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::secret::Secret;
 
-/// The default token of the original service; refused on a public address.
+/// The default token of the original service: public, so it is reported as a warning.
 pub const DEFAULT_TOKEN: &str = "rikka-bot";
 
-/// The config file written on first run (and printed by `wechat-http config example`).
+/// The name of the account a config without `accounts` serves.
+pub const DEFAULT_ACCOUNT: &str = "default";
+
+/// The config file written on first run (with a fresh token in place of [`DEFAULT_TOKEN`]).
 pub const EXAMPLE_YAML: &str = include_str!("../config.example.yaml");
 
 /// Why configuration failed.
@@ -32,7 +38,7 @@ pub enum ConfigError {
     Parse {
         /// File.
         path: String,
-        /// What the parser said.
+        /// What is wrong, with the key and the line where known.
         detail: String,
     },
     /// A value is not acceptable.
@@ -57,10 +63,22 @@ pub struct HttpServer {
     pub event_enabled: bool,
     /// Events kept for `get_latest_events` (0 = bounded only by retention).
     pub event_buffer_size: usize,
-    /// Largest request body accepted, in bytes (413 above).
+    /// Largest request body (and WebSocket frame) accepted, in bytes.
     pub max_body_bytes: usize,
     /// Allow a non-loopback address with an empty or default token.
     pub allow_public_without_token: bool,
+    /// Browser origins (`http://host:port`) allowed besides the gateway's own.
+    pub allowed_origins: Vec<String>,
+    /// `Host` names accepted besides loopback names and the listen address.
+    pub allowed_hosts: Vec<String>,
+    /// Open connections at most; at the limit the oldest idle one makes room.
+    pub max_connections: usize,
+    /// Seconds a new connection may take to send its first request head.
+    pub header_read_timeout: u64,
+    /// Seconds an idle keep-alive connection is kept.
+    pub keep_alive_timeout: u64,
+    /// Seconds a request body may take to arrive.
+    pub request_timeout: u64,
 }
 
 impl Default for HttpServer {
@@ -72,6 +90,12 @@ impl Default for HttpServer {
             event_buffer_size: 0,
             max_body_bytes: 16 * 1024 * 1024,
             allow_public_without_token: false,
+            allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
+            max_connections: 1024,
+            header_read_timeout: 10,
+            keep_alive_timeout: 60,
+            request_timeout: 30,
         }
     }
 }
@@ -101,6 +125,8 @@ pub struct HttpPost {
     pub time_out: u64,
     /// `onebot12` or `legacy`.
     pub format: EventFormat,
+    /// Accounts (names or wxids) whose events go here; empty = all.
+    pub accounts: Vec<String>,
 }
 
 impl Default for HttpPost {
@@ -111,6 +137,7 @@ impl Default for HttpPost {
             max_retries: 3,
             time_out: 5,
             format: EventFormat::Onebot12,
+            accounts: Vec::new(),
         }
     }
 }
@@ -166,13 +193,22 @@ pub struct Send {
     pub max_per_hour: u32,
     /// How long a single send may wait in the queue before it fails with 36001, seconds.
     pub queue_timeout: u64,
+    /// Most segments in one `send_message`.
+    pub max_segments: usize,
+    /// Most bytes of text in one `send_message`.
+    pub max_text_bytes: usize,
 }
 
 impl Default for Send {
     fn default() -> Self {
-        Self { max_per_minute: 0, max_per_hour: 0, queue_timeout: 300 }
+        Self { max_per_minute: 0, max_per_hour: 0, queue_timeout: 300, max_segments: 50, max_text_bytes: 16 * 1024 }
     }
 }
+
+/// Networks a URL download may never reach, by default: unspecified, link-local (where
+/// cloud metadata services live) and the metadata addresses of the big clouds.
+pub const DEFAULT_DENY_NETWORKS: &[&str] =
+    &["0.0.0.0/8", "169.254.0.0/16", "100.100.100.200/32", "::/128", "fe80::/10", "fd00:ec2::254/128"];
 
 /// `media` section.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -186,6 +222,14 @@ pub struct Media {
     pub download_timeout: u64,
     /// How long to wait for WeChat to download an inbound image, seconds.
     pub image_fetch_timeout: u64,
+    /// Folders `upload_file` with `type: path` may read (empty = reading paths is off).
+    pub readable_dirs: Vec<PathBuf>,
+    /// Largest file `upload_file` accepts, bytes.
+    pub max_upload_bytes: u64,
+    /// CIDRs URL downloads may not reach (checked on every resolved address and redirect).
+    pub deny_networks: Vec<String>,
+    /// Days uploaded files and staged media are kept (0 = for ever).
+    pub retention_days: u64,
 }
 
 impl Default for Media {
@@ -195,7 +239,26 @@ impl Default for Media {
             max_download_bytes: 20 * 1024 * 1024,
             download_timeout: 30,
             image_fetch_timeout: 30,
+            readable_dirs: Vec::new(),
+            max_upload_bytes: 20 * 1024 * 1024,
+            deny_networks: DEFAULT_DENY_NETWORKS.iter().map(|s| (*s).to_owned()).collect(),
+            retention_days: 7,
         }
+    }
+}
+
+/// `store` section.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Store {
+    /// Days the sent-message log, finished broadcast jobs and handled friend requests are
+    /// kept (0 = for ever).
+    pub retention_days: u64,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Self { retention_days: 30 }
     }
 }
 
@@ -232,11 +295,15 @@ impl Default for Events {
 pub struct Websocket {
     /// Accept WebSocket upgrades on `GET /`.
     pub enabled: bool,
+    /// Seconds a client may leave its queue full before it is disconnected.
+    pub send_timeout: u64,
+    /// Frames queued for one client at most.
+    pub queue_frames: usize,
 }
 
 impl Default for Websocket {
     fn default() -> Self {
-        Self { enabled: true }
+        Self { enabled: true, send_timeout: 10, queue_frames: 256 }
     }
 }
 
@@ -250,11 +317,49 @@ pub struct WebsocketReverse {
     pub access_token: Secret,
     /// Milliseconds between reconnect attempts.
     pub reconnect_interval: u64,
+    /// PEM file of the CA that signed a `wss://` server's certificate (besides the system's).
+    pub ca_file: Option<PathBuf>,
+    /// Accounts (names or wxids) whose events go here; empty = all.
+    pub accounts: Vec<String>,
 }
 
 impl Default for WebsocketReverse {
     fn default() -> Self {
-        Self { url: String::new(), access_token: Secret::default(), reconnect_interval: 3000 }
+        Self {
+            url: String::new(),
+            access_token: Secret::default(),
+            reconnect_interval: 3000,
+            ca_file: None,
+            accounts: Vec::new(),
+        }
+    }
+}
+
+/// One entry of `accounts`: keys it does not set come from the top level.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountEntry {
+    /// Unique name (letters, digits, `-`, `_`).
+    pub name: String,
+    /// WeChatFerry of this account.
+    pub wcf: Wcf,
+    /// Pause window lower bound, seconds.
+    pub answer_delay_rand_min: f64,
+    /// Pause window upper bound, seconds.
+    pub answer_delay_rand_max: f64,
+    /// Send queue limits.
+    pub send: Send,
+}
+
+impl Default for AccountEntry {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            wcf: Wcf::default(),
+            answer_delay_rand_min: 1.0,
+            answer_delay_rand_max: 3.0,
+            send: Send::default(),
+        }
     }
 }
 
@@ -286,12 +391,18 @@ pub struct Config {
     pub wcf: Wcf,
     /// Media handling.
     pub media: Media,
+    /// The gateway's own store.
+    pub store: Store,
     /// Event outbox retention.
     pub events: Events,
     /// Forward WebSocket.
     pub websocket: Websocket,
     /// Reverse WebSocket targets.
     pub websocket_reverse: Vec<WebsocketReverse>,
+    /// Several WeChat accounts (empty = one account `default` from the top-level keys).
+    pub accounts: Vec<AccountEntry>,
+    /// The account (name or wxid) for actions that name none, when there are several.
+    pub default_account: String,
 }
 
 impl Default for Config {
@@ -309,9 +420,12 @@ impl Default for Config {
             img_valid_duration: 7,
             wcf: Wcf::default(),
             media: Media::default(),
+            store: Store::default(),
             events: Events::default(),
             websocket: Websocket::default(),
             websocket_reverse: Vec::new(),
+            accounts: Vec::new(),
+            default_account: String::new(),
         }
     }
 }
@@ -321,43 +435,89 @@ impl Default for Config {
 pub struct Loaded {
     /// The configuration.
     pub config: Config,
-    /// True when the file did not exist and the default one was written.
-    pub created: bool,
+    /// The token written into a new config file (first run only).
+    pub created_token: Option<String>,
+    /// Things that work but should be fixed (unknown environment variables, …).
+    pub warnings: Vec<String>,
+}
+
+/// A random access token: 24 random bytes, URL-safe base64 (192 bits).
+pub fn random_token() -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 24]>())
+}
+
+/// The example config with `token` as its access token.
+pub fn example_with_token(token: &str) -> String {
+    EXAMPLE_YAML.replacen(&format!("access_token: {DEFAULT_TOKEN}"), &format!("access_token: {token}"), 1)
 }
 
 impl Config {
-    /// Loads `path` (writing the commented default file there first if it does not exist),
-    /// applies environment overrides and validates.
+    /// Loads `path` (writing the commented default file with a fresh random token there
+    /// first if it does not exist), applies environment overrides and validates.
     pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
+        Self::load_with_env(path, std::env::vars())
+    }
+
+    /// [`Config::load`] with the environment given.
+    pub fn load_with_env(path: &Path, env: impl IntoIterator<Item = (String, String)>) -> Result<Loaded, ConfigError> {
         let io = |source| ConfigError::Io { path: path.display().to_string(), source };
-        let created = !path.exists();
-        if created {
+        let mut created_token = None;
+        if !path.exists() {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(io)?;
             }
-            std::fs::write(path, EXAMPLE_YAML).map_err(io)?;
+            let token = random_token();
+            write_private(path, example_with_token(&token).as_bytes()).map_err(io)?;
+            created_token = Some(token);
         }
         let text = std::fs::read_to_string(path).map_err(io)?;
-        let config = Self::from_yaml(&text, std::env::vars()).map_err(|e| match e {
+        let mut warnings = Vec::new();
+        let config = Self::parse(&text, env, &mut warnings).map_err(|e| match e {
             ConfigError::Parse { detail, .. } => ConfigError::Parse { path: path.display().to_string(), detail },
             other => other,
         })?;
-        Ok(Loaded { config, created })
+        Ok(Loaded { config, created_token, warnings })
     }
 
-    /// Parses YAML text, applies `WECHAT_HTTP_…` overrides from `env` and validates.
+    /// Parses YAML text, applies `WECHAT_HTTP_…` overrides from `env` and validates
+    /// (warnings are dropped; see [`Config::load`]).
     pub fn from_yaml(text: &str, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+        Self::parse(text, env, &mut Vec::new())
+    }
+
+    fn parse(
+        text: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+        warnings: &mut Vec<String>,
+    ) -> Result<Self, ConfigError> {
         let parse = |detail: String| ConfigError::Parse { path: "<text>".into(), detail };
         let mut tree: Value = if text.trim().is_empty() {
-            Value::Object(Default::default())
+            Value::Object(Map::new())
         } else {
-            serde_saphyr::from_str(text).map_err(|e| parse(e.to_string()))?
+            match serde_saphyr::from_str::<Value>(text) {
+                Ok(v) => v,
+                Err(e) => return Err(parse(first_line(&e.to_string()))),
+            }
         };
         if tree.is_null() {
-            tree = Value::Object(Default::default());
+            tree = Value::Object(Map::new());
         }
-        apply_env(&mut tree, env)?;
-        let config: Config = serde_json::from_value(tree).map_err(|e| parse(e.to_string()))?;
+        if !tree.is_object() {
+            return Err(parse("the file must be a mapping of keys (e.g. `http_server:`)".into()));
+        }
+        // Type errors of the file itself: the key path from the tree, the line from the YAML.
+        if let Err(e) = serde_path_to_error::deserialize::<_, Config>(tree.clone()) {
+            let line = serde_saphyr::from_str::<Config>(text).err().and_then(|e| line_of(&e.to_string()));
+            let key = e.path().to_string();
+            let at = line.map(|l| format!(" (line {l})")).unwrap_or_default();
+            return Err(parse(format!("key `{key}`{at}: {}", e.into_inner())));
+        }
+        apply_env(&mut tree, env, warnings);
+        inherit_account_defaults(&mut tree);
+        let config: Config = serde_path_to_error::deserialize(tree).map_err(|e| {
+            let key = e.path().to_string();
+            parse(format!("key `{key}` (from the environment): {}", e.into_inner()))
+        })?;
         config.validate()?;
         Ok(config)
     }
@@ -367,10 +527,7 @@ impl Config {
         let bad = |key: &str, problem: String| Err(ConfigError::Invalid { key: key.into(), problem });
         let addr = self.listen_addr()?;
         let token = self.http_server.access_token.expose();
-        if !addr.ip().is_loopback()
-            && (token.is_empty() || token == DEFAULT_TOKEN)
-            && !self.http_server.allow_public_without_token
-        {
+        if !addr.ip().is_loopback() && self.token_is_weak() && !self.http_server.allow_public_without_token {
             return bad(
                 "http_server.access_token",
                 format!(
@@ -379,40 +536,48 @@ impl Config {
                 ),
             );
         }
-        if self.answer_delay_rand_min < 0.0 || self.answer_delay_rand_max < self.answer_delay_rand_min {
-            return bad(
-                "answer_delay_rand_max",
-                format!(
-                    "the send pause window [{}, {}] is not valid: need 0 <= min <= max (seconds)",
-                    self.answer_delay_rand_min, self.answer_delay_rand_max
-                ),
-            );
-        }
-        if self.send.queue_timeout == 0 {
-            return bad("send.queue_timeout", "must be at least 1 second".into());
-        }
+        check_pause(self.answer_delay_rand_min, self.answer_delay_rand_max, "answer_delay_rand_max")?;
+        check_send(&self.send, "send")?;
         if self.heart_beat_interval == 0 && self.enable_heart_beat {
             return bad("heart_beat_interval", "must be at least 1 second when enable_heart_beat is true".into());
         }
-        if let Err(e) = wcf::Endpoints::parse(&self.wcf.address) {
-            return bad("wcf.address", e.to_string());
-        }
-        if self.wcf.login_check_ms < 100 {
-            return bad("wcf.login_check_ms", "must be at least 100".into());
-        }
-        if self.wcf.poll_interval_ms < 50 {
-            return bad("wcf.poll_interval_ms", "must be at least 50".into());
-        }
-        if self.wcf.call_timeout_ms == 0 {
-            return bad("wcf.call_timeout_ms", "must be above 0".into());
-        }
+        check_wcf(&self.wcf, "wcf")?;
         if self.http_server.max_body_bytes < 1024 {
             return bad("http_server.max_body_bytes", "must be at least 1024".into());
         }
-        for (i, m) in self.wcf.path_mapping.iter().enumerate() {
-            if m.gateway.is_empty() || m.wechat.is_empty() {
-                return bad(&format!("wcf.path_mapping[{i}]"), "needs both `gateway` and `wechat` prefixes".into());
+        if self.http_server.max_connections < 4 {
+            return bad("http_server.max_connections", "must be at least 4".into());
+        }
+        for (key, v) in [
+            ("http_server.header_read_timeout", self.http_server.header_read_timeout),
+            ("http_server.keep_alive_timeout", self.http_server.keep_alive_timeout),
+            ("http_server.request_timeout", self.http_server.request_timeout),
+            ("websocket.send_timeout", self.websocket.send_timeout),
+        ] {
+            if v == 0 {
+                return bad(key, "must be at least 1 second".into());
             }
+        }
+        if self.websocket.queue_frames == 0 {
+            return bad("websocket.queue_frames", "must be at least 1".into());
+        }
+        for (i, o) in self.http_server.allowed_origins.iter().enumerate() {
+            if !(o.starts_with("http://") || o.starts_with("https://"))
+                || o.trim_end_matches('/').matches('/').count() != 2
+            {
+                return bad(
+                    &format!("http_server.allowed_origins[{i}]"),
+                    format!("{o:?} is not an origin like http://host:port (scheme, host and port only)"),
+                );
+            }
+        }
+        for (i, n) in self.media.deny_networks.iter().enumerate() {
+            if let Err(e) = crate::net::Cidr::parse(n) {
+                return bad(&format!("media.deny_networks[{i}]"), e);
+            }
+        }
+        if self.media.max_upload_bytes == 0 {
+            return bad("media.max_upload_bytes", "must be above 0".into());
         }
         for (i, t) in self.http_post.iter().enumerate() {
             if !(t.url.starts_with("http://") || t.url.starts_with("https://")) {
@@ -423,8 +588,58 @@ impl Config {
             if !(t.url.starts_with("ws://") || t.url.starts_with("wss://")) {
                 return bad(&format!("websocket_reverse[{i}].url"), format!("{:?} is not a ws(s) URL", t.url));
             }
+            if let Some(ca) = &t.ca_file
+                && !ca.is_file()
+            {
+                return bad(
+                    &format!("websocket_reverse[{i}].ca_file"),
+                    format!("{} is not a readable file", ca.display()),
+                );
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, a) in self.accounts.iter().enumerate() {
+            let key = |k: &str| format!("accounts[{i}].{k}");
+            let name_ok = !a.name.is_empty()
+                && a.name.len() <= 32
+                && a.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !name_ok {
+                return bad(&key("name"), format!("{:?} must be 1-32 letters, digits, `-` or `_`", a.name));
+            }
+            if !names.insert(a.name.as_str()) {
+                return bad(&key("name"), format!("{:?} is used by two accounts", a.name));
+            }
+            check_wcf(&a.wcf, &key("wcf"))?;
+            check_pause(a.answer_delay_rand_min, a.answer_delay_rand_max, &key("answer_delay_rand_max"))?;
+            check_send(&a.send, &key("send"))?;
+        }
+        let accounts = self.account_configs();
+        let mut addresses = std::collections::HashSet::new();
+        for a in &accounts {
+            if !addresses.insert(a.wcf.address.clone()) {
+                return bad("accounts", format!("two accounts use the WeChatFerry address {}", a.wcf.address));
+            }
+        }
+        let filters =
+            self.http_post
+                .iter()
+                .enumerate()
+                .flat_map(|(i, t)| t.accounts.iter().map(move |a| (format!("http_post[{i}].accounts"), a)))
+                .chain(self.websocket_reverse.iter().enumerate().flat_map(|(i, t)| {
+                    t.accounts.iter().map(move |a| (format!("websocket_reverse[{i}].accounts"), a))
+                }));
+        for (key, a) in filters {
+            if a.trim().is_empty() {
+                return bad(&key, "an entry is empty; list account names or wxids".into());
+            }
         }
         Ok(())
+    }
+
+    /// True when the token is empty or the public default.
+    pub fn token_is_weak(&self) -> bool {
+        let t = self.http_server.access_token.expose();
+        t.is_empty() || t == DEFAULT_TOKEN
     }
 
     /// The socket address of `http_server.http_address`.
@@ -441,37 +656,199 @@ impl Config {
             problem: format!("{raw:?} is not http://<ip>:<port> (e.g. http://127.0.0.1:10614)"),
         })
     }
+
+    /// The accounts this config serves (one `default` account without `accounts`).
+    pub fn account_configs(&self) -> Vec<AccountEntry> {
+        if self.accounts.is_empty() {
+            return vec![AccountEntry {
+                name: DEFAULT_ACCOUNT.into(),
+                wcf: self.wcf.clone(),
+                answer_delay_rand_min: self.answer_delay_rand_min,
+                answer_delay_rand_max: self.answer_delay_rand_max,
+                send: self.send.clone(),
+            }];
+        }
+        self.accounts.clone()
+    }
+
+    /// Things that work but should be changed, reported at every start and in `get_status`.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if self.token_is_weak() {
+            let what = if self.http_server.access_token.is_empty() {
+                "empty (no authentication)".to_owned()
+            } else {
+                format!("the public default {DEFAULT_TOKEN:?}")
+            };
+            w.push(format!(
+                "http_server.access_token is {what}: any program that knows it can drive your WeChat account; set a long random token (`wechat-http config token` prints one) and give it to your bots"
+            ));
+        }
+        for a in self.account_configs() {
+            if a.answer_delay_rand_max == 0.0 {
+                let key = if self.accounts.is_empty() {
+                    "answer_delay_rand_max".to_owned()
+                } else {
+                    format!("accounts[{}].answer_delay_rand_max", a.name)
+                };
+                w.push(format!("{key} is 0: sends are not paced, which makes a ban from WeChat more likely"));
+            }
+        }
+        if let Ok(addr) = self.listen_addr()
+            && addr.ip().is_unspecified()
+            && self.http_server.allowed_hosts.is_empty()
+        {
+            w.push(format!(
+                "{addr} listens on every interface, but only loopback Host names are accepted: list the names or addresses your bots use in http_server.allowed_hosts"
+            ));
+        }
+        w
+    }
+}
+
+fn check_pause(min: f64, max: f64, key: &str) -> Result<(), ConfigError> {
+    if !(min >= 0.0 && max >= min && max.is_finite()) {
+        return Err(ConfigError::Invalid {
+            key: key.into(),
+            problem: format!("the send pause window [{min}, {max}] is not valid: need 0 <= min <= max (seconds)"),
+        });
+    }
+    Ok(())
+}
+
+fn check_send(s: &Send, prefix: &str) -> Result<(), ConfigError> {
+    let bad =
+        |k: &str, problem: &str| Err(ConfigError::Invalid { key: format!("{prefix}.{k}"), problem: problem.into() });
+    if s.queue_timeout == 0 {
+        return bad("queue_timeout", "must be at least 1 second");
+    }
+    if s.max_segments == 0 {
+        return bad("max_segments", "must be at least 1");
+    }
+    if s.max_text_bytes < 16 {
+        return bad("max_text_bytes", "must be at least 16");
+    }
+    Ok(())
+}
+
+fn check_wcf(w: &Wcf, prefix: &str) -> Result<(), ConfigError> {
+    let bad = |k: &str, problem: String| Err(ConfigError::Invalid { key: format!("{prefix}.{k}"), problem });
+    if let Err(e) = wcf::Endpoints::parse(&w.address) {
+        return bad("address", e.to_string());
+    }
+    if w.login_check_ms < 100 {
+        return bad("login_check_ms", "must be at least 100".into());
+    }
+    if w.poll_interval_ms < 50 {
+        return bad("poll_interval_ms", "must be at least 50".into());
+    }
+    if w.call_timeout_ms == 0 {
+        return bad("call_timeout_ms", "must be above 0".into());
+    }
+    for (i, m) in w.path_mapping.iter().enumerate() {
+        if m.gateway.is_empty() || m.wechat.is_empty() {
+            return bad(&format!("path_mapping[{i}]"), "needs both `gateway` and `wechat` prefixes".into());
+        }
+    }
+    Ok(())
+}
+
+/// Writes a file only its owner can read (it holds the token).
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    use std::io::Write;
+    options.open(path)?.write_all(bytes)
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or(s).trim_start_matches("error: ").to_owned()
+}
+
+/// The line number in a serde-saphyr message ("line 3 column 11: …").
+fn line_of(s: &str) -> Option<u64> {
+    let rest = &s[s.find("line ")? + 5..];
+    rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+}
+
+/// `accounts[].wcf` / `send` start from the top-level sections; pauses from the top-level keys.
+fn inherit_account_defaults(tree: &mut Value) {
+    let Value::Object(root) = tree else { return };
+    let top = |root: &Map<String, Value>, k: &str| root.get(k).cloned();
+    let (wcf, send, min, max) =
+        (top(root, "wcf"), top(root, "send"), top(root, "answer_delay_rand_min"), top(root, "answer_delay_rand_max"));
+    let Some(Value::Array(accounts)) = root.get_mut("accounts") else { return };
+    for a in accounts.iter_mut() {
+        let Value::Object(a) = a else { continue };
+        for (key, base) in [("wcf", &wcf), ("send", &send)] {
+            if let Some(Value::Object(base)) = base {
+                let mut merged = base.clone();
+                if let Some(Value::Object(own)) = a.get(key) {
+                    for (k, v) in own {
+                        merged.insert(k.clone(), v.clone());
+                    }
+                }
+                a.insert(key.into(), Value::Object(merged));
+            }
+        }
+        for (key, base) in [("answer_delay_rand_min", &min), ("answer_delay_rand_max", &max)] {
+            if let Some(v) = base
+                && !a.contains_key(key)
+            {
+                a.insert(key.into(), v.clone());
+            }
+        }
+    }
 }
 
 /// Applies `WECHAT_HTTP_<SECTION>__<KEY>=value` (a top-level key has no `__`). Values are read
-/// as JSON when they parse (numbers, booleans, lists), as strings otherwise.
-fn apply_env(tree: &mut Value, env: impl IntoIterator<Item = (String, String)>) -> Result<(), ConfigError> {
+/// as JSON when they parse (numbers, booleans, lists), as strings otherwise. A variable that
+/// names no config key is reported in `warnings` and ignored.
+fn apply_env(tree: &mut Value, env: impl IntoIterator<Item = (String, String)>, warnings: &mut Vec<String>) {
+    let known = serde_json::to_value(Config::default()).unwrap_or_default();
     for (name, raw) in env {
         let Some(rest) = name.strip_prefix("WECHAT_HTTP_") else { continue };
         if rest == "CONFIG" || rest.is_empty() {
             continue;
         }
         let path: Vec<String> = rest.split("__").map(|p| p.to_ascii_lowercase()).collect();
+        let mut probe = &known;
+        let mut exists = true;
+        for key in &path {
+            match probe.get(key) {
+                Some(next) => probe = next,
+                None => {
+                    exists = false;
+                    break;
+                }
+            }
+        }
+        if !exists {
+            warnings.push(format!("environment variable {name} names no config key ({}); ignored", path.join(".")));
+            continue;
+        }
         let value = serde_json::from_str::<Value>(&raw)
             .ok()
             .filter(|v| !v.is_string() && !v.is_object())
             .unwrap_or_else(|| Value::String(raw.clone()));
         let mut node = &mut *tree;
         for (i, key) in path.iter().enumerate() {
-            let Value::Object(map) = node else {
-                return Err(ConfigError::Invalid {
-                    key: path[..i].join("."),
-                    problem: format!("{name} sets a key inside a value that is not a section"),
-                });
-            };
+            if !node.is_object() {
+                *node = Value::Object(Map::new());
+            }
+            let Value::Object(map) = node else { unreachable!("made an object above") };
             if i + 1 == path.len() {
                 map.insert(key.clone(), value.clone());
                 break;
             }
-            node = map.entry(key.clone()).or_insert_with(|| Value::Object(Default::default()));
+            node = map.entry(key.clone()).or_insert_with(|| Value::Object(Map::new()));
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -487,6 +864,10 @@ mod tests {
         let c = Config::from_yaml(EXAMPLE_YAML, no_env()).unwrap();
         let d = Config::default();
         assert_eq!(serde_json::to_value(&c).unwrap(), serde_json::to_value(&d).unwrap());
+        let t = random_token();
+        let c = Config::from_yaml(&example_with_token(&t), no_env()).unwrap();
+        assert_eq!(c.http_server.access_token.expose(), t);
+        assert!(t.len() >= 22 && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
     }
 
     #[test]
@@ -496,18 +877,22 @@ mod tests {
             ("WECHAT_HTTP_HTTP_SERVER__ACCESS_TOKEN".to_owned(), "fromenv".to_owned()),
             ("WECHAT_HTTP_IMG_VALID_DURATION".to_owned(), "3".to_owned()),
             ("WECHAT_HTTP_WCF__ADDRESS".to_owned(), "tcp://127.0.0.1:20000".to_owned()),
+            ("WECHAT_HTTP_BIN".to_owned(), "/usr/bin/x".to_owned()),
             ("OTHER".to_owned(), "x".to_owned()),
         ];
-        let c = Config::from_yaml(yaml, env).unwrap();
+        let mut warnings = Vec::new();
+        let c = Config::parse(yaml, env, &mut warnings).unwrap();
         assert_eq!(c.http_server.access_token.expose(), "fromenv");
         assert_eq!(c.img_valid_duration, 3);
         assert_eq!(c.wcf.address, "tcp://127.0.0.1:20000");
         assert_eq!(c.http_post[0].format, EventFormat::Legacy);
         assert_eq!(c.listen_addr().unwrap().port(), 9000);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("WECHAT_HTTP_BIN"), "{warnings:?}");
     }
 
     #[test]
-    fn errors_name_the_key() {
+    fn errors_name_the_key_and_the_line() {
         let err = |yaml: &str| Config::from_yaml(yaml, no_env()).unwrap_err().to_string();
         assert!(err("http_server:\n  http_address: http://0.0.0.0:10614\n").contains("http_server.access_token"));
         assert!(err("http_server:\n  http_address: http://0.0.0.0:10614\n  access_token: \"\"\n").contains("empty"));
@@ -525,20 +910,61 @@ mod tests {
         assert!(err("answer_delay_rand_min: 5\nanswer_delay_rand_max: 1\n").contains("answer_delay_rand_max"));
         assert!(err("wcf:\n  address: 127.0.0.1\n").contains("wcf.address"));
         assert!(err("http_post:\n  - url: ftp://x\n").contains("http_post[0].url"));
-        assert!(err("unknown_key: 1\n").contains("unknown field"));
-        assert!(
-            err("img_valid_duration: soon\n").contains("img_valid_duration")
-                || err("img_valid_duration: soon\n").contains("invalid type")
-        );
+        let e = err("unknown_key: 1\n");
+        assert!(e.contains("unknown field") && e.contains("line 1"), "{e}");
+        let e = err("enable_heart_beat: true\nimg_valid_duration: soon\n");
+        assert!(e.contains("`img_valid_duration`") && e.contains("line 2"), "{e}");
+        let e = err("wcf:\n  address: tcp://127.0.0.1:1\n  call_timeout_ms: [1]\n");
+        assert!(e.contains("`wcf.call_timeout_ms`") && e.contains("line 3"), "{e}");
+        let e = Config::from_yaml("", vec![("WECHAT_HTTP_HEART_BEAT_INTERVAL".into(), "often".into())])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("heart_beat_interval") && e.contains("environment"), "{e}");
+        assert!(err("media:\n  deny_networks: [\"10.0.0.0/33\"]\n").contains("media.deny_networks[0]"));
+        assert!(err("http_server:\n  allowed_origins: [\"evil.com\"]\n").contains("allowed_origins[0]"));
     }
 
     #[test]
-    fn first_load_writes_the_commented_default() {
+    fn accounts_inherit_the_top_level_keys() {
+        let yaml = "wcf:\n  address: tcp://127.0.0.1:1000\n  call_timeout_ms: 700\nsend:\n  max_per_minute: 5\nanswer_delay_rand_min: 0.5\nanswer_delay_rand_max: 0.7\naccounts:\n  - name: shop\n    wcf: { address: tcp://127.0.0.1:2000 }\n  - name: club\n    wcf: { address: tcp://127.0.0.1:3000, call_timeout_ms: 900 }\n    send: { max_per_minute: 9 }\n    answer_delay_rand_max: 2\n";
+        let c = Config::from_yaml(yaml, no_env()).unwrap();
+        let a = c.account_configs();
+        assert_eq!(a.len(), 2);
+        assert_eq!(
+            (a[0].name.as_str(), a[0].wcf.address.as_str(), a[0].wcf.call_timeout_ms),
+            ("shop", "tcp://127.0.0.1:2000", 700)
+        );
+        assert_eq!((a[0].send.max_per_minute, a[0].answer_delay_rand_min), (5, 0.5));
+        assert_eq!((a[1].wcf.call_timeout_ms, a[1].send.max_per_minute, a[1].answer_delay_rand_max), (900, 9, 2.0));
+        let single = Config::default().account_configs();
+        assert_eq!((single.len(), single[0].name.as_str()), (1, DEFAULT_ACCOUNT));
+        let err = |yaml: &str| Config::from_yaml(yaml, no_env()).unwrap_err().to_string();
+        assert!(err("accounts:\n  - { name: a, wcf: { address: tcp://h:1 } }\n  - { name: a, wcf: { address: tcp://h:3 } }\n")
+            .contains("used by two accounts"));
+        assert!(err("accounts:\n  - { name: \"a b\", wcf: { address: tcp://h:1 } }\n").contains("accounts[0].name"));
+        assert!(err("accounts:\n  - { name: a, wcf: { address: tcp://h:1 } }\n  - { name: b, wcf: { address: tcp://h:1 } }\n")
+            .contains("two accounts use"));
+    }
+
+    #[test]
+    fn first_load_writes_a_private_file_with_a_random_token() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub").join("config.yaml");
-        let loaded = Config::load(&path).unwrap();
-        assert!(loaded.created);
-        assert!(std::fs::read_to_string(&path).unwrap().contains("# "));
-        assert!(!Config::load(&path).unwrap().created);
+        let loaded = Config::load_with_env(&path, no_env()).unwrap();
+        let token = loaded.created_token.unwrap();
+        assert_eq!(loaded.config.http_server.access_token.expose(), token);
+        assert!(!loaded.config.token_is_weak());
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("# ") && text.contains(&token));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        let again = Config::load_with_env(&path, no_env()).unwrap();
+        assert!(again.created_token.is_none());
+        assert_eq!(again.config.http_server.access_token.expose(), token);
+        let weak = Config::default();
+        assert!(weak.warnings().iter().any(|w| w.contains("access_token")));
     }
 }

@@ -9,22 +9,31 @@
 //! | `UnsupportedParam` | 10004 | 200 |
 //! | `UnsupportedSegment` | 10005 | 200 |
 //! | `BadSegmentData` | 10006 | 200 |
+//! | `WhoAmI` | 10101 | 200 |
 //! | `UnknownSelf` | 10102 | 200 |
 //! | `Unauthorized` / `Forbidden` | 10001 | 401 / 403 |
+//! | `BadAuthorization` | 10001 | 400 |
+//! | `BrowserRefused` / `HostRefused` | 10001 | 403 |
+//! | `UriTooLong` | 10001 | 414 |
 //! | `MethodNotAllowed` | 10001 | 405 |
 //! | `UnsupportedMediaType` | 10001 | 415 |
 //! | `PayloadTooLarge` | 10001 | 413 |
+//! | `SlowBody` | 10001 | 408 |
 //! | `NotFound` | 10003 | 404 |
 //! | `Database` | 31001 | 200 |
 //! | `Filesystem` | 32001 | 200 |
 //! | `Download` | 33002 | 200 |
 //! | `BackendUnavailable` | 33001 | 200 |
+//! | `OutcomeUnknown` | 33003 | 200 |
 //! | `NotLoggedIn` | 34001 | 200 |
 //! | `WeChatRefused` | 34002 | 200 |
 //! | `BackendUnsupported` | 34003 | 200 |
 //! | `Logic` | 35001 | 200 |
 //! | `Timeout` | 36001 | 200 |
 //! | `Internal` | 20002 | 200 |
+//!
+//! `Database`, `Filesystem` and `Internal` carry details (paths, SQL errors) that are logged
+//! with an error id; the client sees a plain message and the id (`wx.error_id`).
 
 use axum::http::StatusCode;
 use onebot::retcode;
@@ -50,6 +59,9 @@ pub enum ApiError {
     /// A segment with invalid data.
     #[error("{0}")]
     BadSegmentData(String),
+    /// Several accounts and the action names none.
+    #[error("{0}")]
+    WhoAmI(String),
     /// `self` names another bot.
     #[error("{0}")]
     UnknownSelf(String),
@@ -59,12 +71,32 @@ pub enum ApiError {
     /// Wrong token.
     #[error("the access token is not valid")]
     Forbidden,
-    /// Wrong HTTP method for the path.
+    /// Two tokens that disagree, or two `Authorization` headers.
     #[error("{0}")]
-    MethodNotAllowed(String),
+    BadAuthorization(String),
+    /// A browser request (cross-site, or from an origin not allowed).
+    #[error("{0}")]
+    BrowserRefused(String),
+    /// A `Host` this gateway does not answer to (DNS rebinding).
+    #[error("{0}")]
+    HostRefused(String),
+    /// The request line is longer than the limit.
+    #[error("the request URI is longer than {0} bytes; send the parameters in a POST body")]
+    UriTooLong(usize),
+    /// Wrong HTTP method for the path; the methods it takes.
+    #[error("{message}")]
+    MethodNotAllowed {
+        /// What to do instead.
+        message: String,
+        /// Value of the `Allow` header.
+        allow: &'static str,
+    },
     /// Not `application/json`.
     #[error("unsupported Content-Type {0:?}: send the body as application/json")]
     UnsupportedMediaType(String),
+    /// The body did not arrive within `http_server.request_timeout`.
+    #[error("the request body did not arrive within {0} s (http_server.request_timeout)")]
+    SlowBody(u64),
     /// Body above the limit.
     #[error("request body is larger than the limit of {0} bytes (http_server.max_body_bytes)")]
     PayloadTooLarge(usize),
@@ -83,6 +115,9 @@ pub enum ApiError {
     /// WeChatFerry is not reachable.
     #[error("the WeChat backend is not reachable ({0}); is WeChat running with WeChatFerry on wcf.address?")]
     BackendUnavailable(String),
+    /// A send whose WeChatFerry call timed out: WeChat may have sent it.
+    #[error("WeChat did not answer in time; the message may have been sent — check before retrying ({0})")]
+    OutcomeUnknown(String),
     /// WeChat is logged out.
     #[error("WeChat is not logged in; scan the login QR code first")]
     NotLoggedIn,
@@ -111,19 +146,26 @@ impl ApiError {
             Self::BadRequest(_)
             | Self::Unauthorized
             | Self::Forbidden
-            | Self::MethodNotAllowed(_)
+            | Self::BadAuthorization(_)
+            | Self::BrowserRefused(_)
+            | Self::HostRefused(_)
+            | Self::UriTooLong(_)
+            | Self::MethodNotAllowed { .. }
             | Self::UnsupportedMediaType(_)
+            | Self::SlowBody(_)
             | Self::PayloadTooLarge(_) => retcode::BAD_REQUEST,
             Self::UnsupportedAction(_) => retcode::UNSUPPORTED_ACTION,
             Self::BadParam(_) | Self::NotFound(_) => retcode::BAD_PARAM,
             Self::UnsupportedParam(_) => retcode::UNSUPPORTED_PARAM,
             Self::UnsupportedSegment(_) => retcode::UNSUPPORTED_SEGMENT,
             Self::BadSegmentData(_) => retcode::BAD_SEGMENT_DATA,
+            Self::WhoAmI(_) => retcode::WHO_AM_I,
             Self::UnknownSelf(_) => retcode::UNKNOWN_SELF,
             Self::Database(_) => retcode::DATABASE_ERROR + 1,
             Self::Filesystem(_) => retcode::FILESYSTEM_ERROR + 1,
             Self::BackendUnavailable(_) => retcode::NETWORK_ERROR + 1,
             Self::Download(_) => retcode::NETWORK_ERROR + 2,
+            Self::OutcomeUnknown(_) => retcode::NETWORK_ERROR + 3,
             Self::NotLoggedIn => retcode::PLATFORM_ERROR + 1,
             Self::WeChatRefused(_) => retcode::PLATFORM_ERROR + 2,
             Self::BackendUnsupported(_) => retcode::PLATFORM_ERROR + 3,
@@ -137,18 +179,34 @@ impl ApiError {
     pub fn http_status(&self) -> StatusCode {
         match self {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
-            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Forbidden | Self::BrowserRefused(_) | Self::HostRefused(_) => StatusCode::FORBIDDEN,
+            Self::BadAuthorization(_) => StatusCode::BAD_REQUEST,
+            Self::UriTooLong(_) => StatusCode::URI_TOO_LONG,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::SlowBody(_) => StatusCode::REQUEST_TIMEOUT,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             _ => StatusCode::OK,
         }
     }
 
-    /// The message shown to the client.
+    /// True for failures whose details must stay in the log (paths, SQL, internals).
+    pub fn is_private(&self) -> bool {
+        matches!(self, Self::Internal(_) | Self::Database(_) | Self::Filesystem(_))
+    }
+
+    /// The message shown to the client: the whole story for request errors, a plain sentence
+    /// for internal ones (whose details go to the log under an error id).
     pub fn public_message(&self) -> String {
-        self.to_string()
+        match self {
+            Self::Database(_) => {
+                "the gateway's database failed, so nothing was changed or sent; the gateway log has the details".into()
+            }
+            Self::Filesystem(_) => "the gateway could not read or write a file; the gateway log has the details".into(),
+            Self::Internal(_) => "the gateway failed unexpectedly; the gateway log has the details".into(),
+            other => other.to_string(),
+        }
     }
 
     /// Maps a WeChatFerry failure of `what` (e.g. "send the text").

@@ -1,42 +1,46 @@
-//! wechat-http: WeChat as an HTTP API for bots, over WeChatFerry.
+//! wechat-http: WeChat accounts as an HTTP API for bots, over WeChatFerry.
 //!
 //! [`start`] binds nothing itself: it takes a bound listener, so tests bind `127.0.0.1:0`. It
-//! connects to WeChatFerry (retrying in the background while WeChat is away), opens the store
-//! and serves [`app`] until [`Gateway::shutdown`].
+//! opens (and probes) the store, opens every account (each connecting to its WeChatFerry in
+//! the background, retrying while WeChat is away), starts the delivery channels and serves
+//! [`app`] until [`Running::shutdown`]. `docs/architecture.md` shows how the parts fit.
 
 #![warn(missing_docs)]
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
+pub mod account;
 pub mod actions;
-pub mod backend;
-pub mod bridge;
-pub mod categories;
 pub mod config;
-pub mod contacts;
 pub mod delivery;
 pub mod error;
 pub mod events;
 pub mod files;
+pub mod fsx;
+pub mod gateway;
 pub mod http;
-pub mod jobs;
-pub mod media;
+pub mod net;
 pub mod secret;
-pub mod sender;
-pub mod state;
+pub mod send;
 pub mod store;
+pub mod wechat_db;
 
 pub use config::Config;
-pub use state::AppState;
+pub use gateway::Gateway;
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// Store, media folders or the WeChat client could not be set up.
-    #[error("{0}")]
+    /// The store cannot be opened or written.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// An account, the outbox or the media folders could not be set up.
+    #[error("{}", .0.public_message())]
     Setup(#[from] error::ApiError),
     /// The configuration is not valid.
     #[error(transparent)]
@@ -46,18 +50,17 @@ pub enum StartError {
     Io(#[from] std::io::Error),
 }
 
-/// The HTTP application for a state.
-pub fn app(state: AppState) -> axum::Router {
-    http::router(state)
+/// The HTTP application for a gateway.
+pub fn app(gateway: Gateway) -> axum::Router {
+    http::router(gateway)
 }
 
 /// A running gateway.
 #[derive(Debug)]
-pub struct Gateway {
+pub struct Running {
     addr: SocketAddr,
-    state: AppState,
+    gateway: Gateway,
     tasks: Vec<tokio::task::JoinHandle<()>>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -66,23 +69,20 @@ pub fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// Builds the state, starts the background work and serves on `listener`.
-pub async fn start(config: Config, listener: TcpListener) -> Result<Gateway, StartError> {
+/// Builds the gateway, starts the background work and serves on `listener`.
+pub async fn start(config: Config, listener: TcpListener) -> Result<Running, StartError> {
+    start_with_warnings(config, listener, Vec::new()).await
+}
+
+/// [`start`] with warnings from loading the configuration (reported with the others).
+pub async fn start_with_warnings(
+    config: Config,
+    listener: TcpListener,
+    load_warnings: Vec<String>,
+) -> Result<Running, StartError> {
     install_tls_provider();
     config.validate()?;
-    let client = wcf::Client::new(wcf::ClientOptions {
-        call_timeout: Duration::from_millis(config.wcf.call_timeout_ms),
-        ..wcf::ClientOptions::new(config.wcf.address.clone())
-    })
-    .map_err(|e| config::ConfigError::Invalid { key: "wcf.address".into(), problem: e.to_string() })?;
-    let receiver = wcf::Receiver::start(
-        client.clone(),
-        wcf::ReceiverOptions {
-            login_poll: Duration::from_millis(config.wcf.login_check_ms),
-            push: config.wcf.receive_mode == config::ReceiveMode::Push,
-            ..wcf::ReceiverOptions::default()
-        },
-    );
+    let config = Arc::new(config);
     let store = store::Store::open(&config.db_dir_path)?;
     let outbox = events::outbox::Outbox::open(store.clone()).await?;
     // Every durable channel gets its cursor before anything can emit: a channel configured for
@@ -95,46 +95,169 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Gateway, Sta
     for channel in &channels {
         outbox.cursor(channel, outbox.latest()).await?;
     }
-    let state = AppState::new(state::Inner {
-        categories: categories::CategoryStore::new(store.clone()),
+    let stop = CancellationToken::new();
+    let (changes_tx, mut changes) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let entries = config.account_configs();
+    let own_folders = !config.accounts.is_empty();
+    let mut accounts = Vec::with_capacity(entries.len());
+    let mut receivers = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let parts = account::Parts {
+            store: store.clone(),
+            outbox: outbox.clone(),
+            changes: changes_tx.clone(),
+            stop: stop.clone(),
+        };
+        let (acct, rx) = account::Account::open(config.clone(), entry, own_folders, parts).await?;
+        accounts.push(acct);
+        receivers.push(rx);
+    }
+    let mut warnings = load_warnings;
+    warnings.extend(config.warnings());
+    let gateway = Gateway::new(gateway::Inner {
+        config: config.clone(),
         store,
-        backend: backend::Backend::new(client.clone(), receiver.state()),
-        contacts: contacts::ContactCache::new(client),
-        media: media::Media::new(&config)?,
-        pacer: sender::Pacer::new(&config),
         outbox,
-        config,
+        accounts,
+        warnings: gateway::Warnings::new(warnings),
+        channels: delivery::Channels::default(),
+        stop: stop.clone(),
     });
-    let mut tasks = vec![
-        tokio::spawn(bridge::pump(state.clone(), receiver)),
-        tokio::spawn(bridge::follow_backend(state.clone())),
-        tokio::spawn(bridge::upkeep(state.clone())),
-    ];
-    if state.config.wcf.receive_mode == config::ReceiveMode::Poll {
-        tasks.push(tokio::spawn(bridge::poll(state.clone())));
-    }
-    for target in state.config.http_post.clone() {
-        tasks.push(tokio::spawn(delivery::webhook::run(state.clone(), target)));
-    }
-    for target in state.config.websocket_reverse.clone() {
-        tasks.push(tokio::spawn(delivery::websocket::reverse(state.clone(), target)));
-    }
-    jobs::resume_all(&state).await?;
-    let addr = listener.local_addr()?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let router = app(state.clone());
-    let server = tokio::spawn(async move {
-        let result = axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await;
-        if let Err(e) = result {
-            tracing::error!(error = %e, "HTTP server stopped");
+    let mut tasks = Vec::new();
+    for (acct, rx) in gateway.accounts.iter().zip(receivers) {
+        if acct.config.wcf.receive_mode == config::ReceiveMode::Poll {
+            tasks.push(tokio::spawn(account::receive::Polling::new(acct.clone()).run()));
         }
-    });
-    tracing::info!(%addr, wcf = %state.config.wcf.address, "wechat-http serving");
-    Ok(Gateway { addr, state, tasks, stop: Some(stop), server: Some(server) })
+        // In poll mode the receiver only follows the connection state; the pump handles that.
+        tasks.push(tokio::spawn(account::receive::Receiving::new(acct.clone(), rx).run()));
+        tasks.push(tokio::spawn(account::upkeep::run(acct.clone(), Duration::from_secs(60))));
+    }
+    // One meta.status_update at start, and one for every change of any account.
+    events::emit(&gateway, events::status_update(&gateway)).await;
+    let g = gateway.clone();
+    tasks.push(tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = g.stop.cancelled() => return,
+                c = changes.recv() => if c.is_none() { return },
+            }
+            events::emit(&g, events::status_update(&g)).await;
+        }
+    }));
+    tasks.push(tokio::spawn(gateway_upkeep(gateway.clone())));
+    for target in config.http_post.clone() {
+        let webhook = delivery::webhook::Webhook::open(gateway.clone(), target).await?;
+        tasks.push(tokio::spawn(webhook.run()));
+    }
+    for target in config.websocket_reverse.clone() {
+        tasks.push(tokio::spawn(delivery::websocket::reverse(gateway.clone(), target)));
+    }
+    for (job, name) in gateway.store.jobs().active().await? {
+        match gateway.accounts.iter().find(|a| a.name == name) {
+            Some(acct) => {
+                tracing::info!(job, account = %name, "resuming a broadcast job");
+                send::jobs::spawn(acct.clone(), job);
+            }
+            None => {
+                tracing::warn!(job, account = %name, "a broadcast job belongs to an account no longer configured; it waits")
+            }
+        }
+    }
+    let addr = listener.local_addr()?;
+    let limits = http::server::Limits {
+        max_connections: config.http_server.max_connections,
+        header_read_timeout: Duration::from_secs(config.http_server.header_read_timeout),
+        keep_alive_timeout: Duration::from_secs(config.http_server.keep_alive_timeout),
+    };
+    let server = tokio::spawn(http::server::serve(listener, app(gateway.clone()), limits, stop.clone()));
+    tracing::info!(%addr, accounts = gateway.accounts.len(), "wechat-http serving");
+    Ok(Running { addr, gateway, tasks, server: Some(server) })
+}
+
+/// Gateway-wide upkeep, a minute apart: event retention; hourly the store's retention, chat
+/// images, uploaded files and staged media.
+async fn gateway_upkeep(gateway: Gateway) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    let mut n = 0u64;
+    loop {
+        tokio::select! {
+            _ = gateway.stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        upkeep_step(&gateway, n).await;
+        n += 1;
+    }
+}
+
+/// One round of gateway-wide upkeep (`n` counts rounds from 0).
+pub async fn upkeep_step(gateway: &Gateway, n: u64) {
+    let retention = &gateway.config.events;
+    match gateway.outbox.trim(retention.retention_count, retention.retention_hours).await {
+        Ok(0) => {}
+        Ok(removed) => tracing::info!(removed, "old events removed from the outbox (events.retention_*)"),
+        Err(e) => tracing::warn!(error = %e, "event retention failed"),
+    }
+    if !n.is_multiple_of(60) {
+        return;
+    }
+    let store = &gateway.store;
+    let days = gateway.config.store.retention_days;
+    if days > 0 {
+        let before = store::now() - days as f64 * 86_400.0;
+        let any = gateway.accounts.first().map(|a| a.name.clone()).unwrap_or_default();
+        let r = async {
+            let sent = store.sent(&any).trim(before).await?;
+            let jobs = store.jobs().trim(before).await?;
+            let requests = store.friend_requests(&any).trim(before).await?;
+            error::ApiResult::Ok((sent, jobs, requests))
+        };
+        match r.await {
+            Ok((0, 0, 0)) => {}
+            Ok((sent, jobs, requests)) => {
+                tracing::info!(sent, jobs, requests, "old rows removed (store.retention_days)")
+            }
+            Err(e) => tracing::warn!(error = %e, "store retention failed"),
+        }
+    }
+    let media_days = gateway.config.media.retention_days;
+    for acct in &gateway.accounts {
+        let removed = acct.media.purge_old_images();
+        if removed > 0 {
+            tracing::info!(account = %acct.name, removed, "purged chat image folders older than img_valid_duration");
+        }
+        let image_cutoff = store::now() - gateway.config.img_valid_duration as f64 * 86_400.0;
+        let _ = store.chat_images(&acct.name).trim(image_cutoff).await;
+        if media_days > 0 {
+            let before = store::now() - media_days as f64 * 86_400.0;
+            match files::purge(acct, before).await {
+                Ok(0) => {}
+                Ok(k) => {
+                    tracing::info!(account = %acct.name, files = k, "uploaded files removed (media.retention_days)")
+                }
+                Err(e) => tracing::warn!(account = %acct.name, error = %e, "file retention failed"),
+            }
+            // Staged media still named by an unfinished broadcast stays.
+            let active: Vec<String> = match store.jobs().active().await {
+                Ok(jobs) => {
+                    let mut items = Vec::new();
+                    for (id, _) in jobs {
+                        if let Ok(Some(h)) = store.jobs().head(&id).await {
+                            items.push(h.items);
+                        }
+                    }
+                    items
+                }
+                Err(_) => continue,
+            };
+            let removed = acct.media.purge_staging(&|dir: &std::path::Path| {
+                let d = acct.media.paths().to_wechat(dir);
+                active.iter().any(|items| items.contains(d.replace('\\', "\\\\").as_str()) || items.contains(&d))
+            });
+            if removed > 0 {
+                tracing::info!(account = %acct.name, removed, "staged media removed (media.retention_days)");
+            }
+        }
+    }
 }
 
 /// Starts, then serves until `shutdown` resolves.
@@ -143,47 +266,57 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), StartError> {
-    let gateway = start(config, listener).await?;
+    let running = start(config, listener).await?;
     shutdown.await;
-    gateway.shutdown().await;
+    running.shutdown().await;
     Ok(())
 }
 
-impl Gateway {
+impl Running {
     /// The bound HTTP address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// The application state.
-    pub fn state(&self) -> &AppState {
-        &self.state
+    /// The gateway.
+    pub fn gateway(&self) -> &Gateway {
+        &self.gateway
     }
 
-    /// Stops serving (in-flight requests finish) and stops the background work.
+    /// Stops everything, in a few seconds at most whatever is going on: no new connections;
+    /// workers, jobs and sessions stop; busy requests get a moment; queued events are
+    /// committed; receiving is switched off at every WeChatFerry.
     pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        self.gateway.stop.cancel();
         if let Some(server) = self.server.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+            let _ = tokio::time::timeout(Duration::from_secs(1), server).await;
         }
-        for t in self.tasks.drain(..) {
+        let tasks: Vec<_> = self.tasks.drain(..).collect();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        while tasks.iter().any(|t| !t.is_finished()) && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        for t in &tasks {
             t.abort();
-            let _ = t.await;
         }
+        self.gateway.outbox.close(Duration::from_secs(2)).await;
         // Like the official client at exit: switch pushing off, so the next client of this
         // WeChatFerry (which keeps receiving on otherwise) can switch it on again.
-        if self.state.config.wcf.receive_mode == config::ReceiveMode::Push {
-            let client = &self.state.backend.client;
-            let _ = tokio::time::timeout(Duration::from_secs(2), client.disable_receiving()).await;
-            client.disconnect().await;
-        }
+        let offs =
+            self.gateway.accounts.iter().filter(|a| a.config.wcf.receive_mode == config::ReceiveMode::Push).map(|a| {
+                let client = a.backend.client.clone();
+                async move {
+                    let _ = tokio::time::timeout(Duration::from_secs(1), client.disable_receiving()).await;
+                    client.disconnect().await;
+                }
+            });
+        futures_util::future::join_all(offs).await;
     }
 }
 
-impl Drop for Gateway {
+impl Drop for Running {
     fn drop(&mut self) {
+        self.gateway.stop.cancel();
         for t in &self.tasks {
             t.abort();
         }

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use wechat_http::Config;
@@ -18,12 +19,15 @@ struct Cli {
 enum Command {
     /// Run the service.
     Serve {
-        /// Config file (YAML); written with commented defaults if missing.
+        /// Config file (YAML); written with commented defaults and a fresh token if missing.
         #[arg(long, env = "WECHAT_HTTP_CONFIG", default_value = "config.yaml")]
         config: PathBuf,
-        /// Start an embedded WeChat emulator and connect to it (no Windows machine needed).
+        /// Start embedded WeChat emulators and connect to them (no Windows machine needed).
         #[arg(long)]
         demo: bool,
+        /// With --demo: how many emulated accounts (each its own WeChat).
+        #[arg(long, default_value_t = 1, requires = "demo")]
+        accounts: usize,
     },
     /// Configuration helpers.
     Config {
@@ -34,18 +38,24 @@ enum Command {
 
 #[derive(Subcommand, Debug)]
 enum ConfigCommand {
-    /// Print the commented default configuration.
+    /// Print the commented default configuration (with a fresh random token).
     Example,
+    /// Print a fresh random access token.
+    Token,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Config { command: ConfigCommand::Example } => {
-            print!("{}", wechat_http::config::EXAMPLE_YAML);
+            print!("{}", wechat_http::config::example_with_token(&wechat_http::config::random_token()));
             ExitCode::SUCCESS
         }
-        Command::Serve { config, demo } => {
+        Command::Config { command: ConfigCommand::Token } => {
+            println!("{}", wechat_http::config::random_token());
+            ExitCode::SUCCESS
+        }
+        Command::Serve { config, demo, accounts } => {
             tracing_subscriber::fmt()
                 .with_env_filter(
                     tracing_subscriber::EnvFilter::try_from_default_env()
@@ -59,7 +69,10 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match rt.block_on(serve(config, demo)) {
+            let result = rt.block_on(serve(config, demo.then_some(accounts.max(1))));
+            // A blocked file read must not hold the exit: whatever still runs is abandoned.
+            rt.shutdown_timeout(Duration::from_secs(1));
+            match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("wechat-http: {e}");
@@ -70,69 +83,126 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(path: PathBuf, demo: bool) -> Result<(), String> {
+async fn serve(path: PathBuf, demo: Option<usize>) -> Result<(), String> {
     let loaded = Config::load(&path).map_err(|e| e.to_string())?;
-    if loaded.created {
-        println!("wechat-http: wrote a default config to {} (edit it and restart to change settings)", path.display());
+    if let Some(token) = &loaded.created_token {
+        println!(
+            "wechat-http: wrote a new config to {} with a random access token (shown once; it is in the file):\n\n    {token}\n\nGive it to your bots as `Authorization: Bearer <token>`.",
+            path.display()
+        );
     }
+    ignore_file_size_signal();
     let mut config = loaded.config;
-    let emulator = if demo { Some(start_emulator(&mut config).await?) } else { None };
+    let emulators = match demo {
+        Some(n) => start_emulators(&mut config, n).await?,
+        None => Vec::new(),
+    };
     let addr = config.listen_addr().map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    let gateway = wechat_http::start(config, listener).await.map_err(|e| e.to_string())?;
-    if let Some(emu) = &emulator {
-        print_demo(&gateway, emu);
+    let running =
+        wechat_http::start_with_warnings(config, listener, loaded.warnings).await.map_err(|e| e.to_string())?;
+    if emulators.is_empty() {
+        let g = running.gateway();
+        let wcf: Vec<String> = g.accounts.iter().map(|a| format!("{} at {}", a.name, a.config.wcf.address)).collect();
+        println!("wechat-http: API on http://{} (WeChatFerry: {})", running.addr(), wcf.join(", "));
     } else {
-        println!(
-            "wechat-http: API on http://{} (WeChatFerry at {})",
-            gateway.addr(),
-            gateway.state().config.wcf.address
-        );
+        print_demo(&running, &emulators);
     }
     shutdown_signal().await;
     tracing::info!("shutting down");
-    gateway.shutdown().await;
-    if let Some(emu) = emulator {
-        emu.shutdown().await;
+    let stopping = async {
+        running.shutdown().await;
+        for emu in emulators {
+            emu.shutdown().await;
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(8), stopping).await.is_err() {
+        tracing::warn!("shutdown took too long; exiting anyway");
     }
     Ok(())
 }
 
-async fn start_emulator(config: &mut Config) -> Result<wcf_emulator::Emulator, String> {
-    let data =
-        config.db_dir_path.parent().map(|p| p.join("emulator")).unwrap_or_else(|| PathBuf::from("./data/emulator"));
-    let mut emu_config = wcf_emulator::EmulatorConfig {
-        listen: "127.0.0.1:0".into(),
-        control: Some("127.0.0.1:10088".into()),
-        data_dir: Some(data),
-        ..Default::default()
-    };
-    let emu = match wcf_emulator::Emulator::start(emu_config.clone()).await {
-        Ok(e) => e,
-        Err(_) => {
-            // 10088 taken: any free port will do.
-            emu_config.control = Some("127.0.0.1:0".into());
-            wcf_emulator::Emulator::start(emu_config)
-                .await
-                .map_err(|e| format!("cannot start the demo emulator: {e}"))?
+/// A process that outgrows a file-size limit gets SIGXFSZ, which kills by default. Handling
+/// it turns the limit into a failed write, which the store reports (`get_status`).
+fn ignore_file_size_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut s) = signal(SignalKind::from_raw(libc::SIGXFSZ)) {
+            tokio::spawn(async move {
+                while s.recv().await.is_some() {
+                    tracing::error!("a file grew beyond the process's file-size limit (SIGXFSZ); the write failed");
+                }
+            });
         }
-    };
-    config.wcf.address = emu.address();
-    Ok(emu)
+    }
 }
 
-fn print_demo(gateway: &wechat_http::Gateway, emu: &wcf_emulator::Emulator) {
-    let api = format!("http://{}", gateway.addr());
-    let token = gateway.state().config.http_server.access_token.expose().to_owned();
-    let control = emu.control_url().unwrap_or_default();
+async fn start_emulators(config: &mut Config, n: usize) -> Result<Vec<wcf_emulator::Emulator>, String> {
+    let base =
+        config.db_dir_path.parent().map(|p| p.join("emulator")).unwrap_or_else(|| PathBuf::from("./data/emulator"));
+    let mut emulators = Vec::with_capacity(n);
+    for i in 1..=n {
+        let data = if n == 1 { base.clone() } else { base.join(format!("demo{i}")) };
+        let fixture = if n == 1 { wcf_emulator::Fixture::builtin() } else { wcf_emulator::Fixture::demo(i) };
+        let mut emu_config = wcf_emulator::EmulatorConfig {
+            listen: "127.0.0.1:0".into(),
+            control: Some(format!("127.0.0.1:{}", 10088 + (i as u16 - 1) * 2)),
+            data_dir: Some(data),
+            fixture,
+            ..Default::default()
+        };
+        let emu = match wcf_emulator::Emulator::start(emu_config.clone()).await {
+            Ok(e) => e,
+            Err(_) => {
+                // The usual control port is taken: any free port will do.
+                emu_config.control = Some("127.0.0.1:0".into());
+                wcf_emulator::Emulator::start(emu_config)
+                    .await
+                    .map_err(|e| format!("cannot start the demo emulator: {e}"))?
+            }
+        };
+        emulators.push(emu);
+    }
+    if n == 1 {
+        config.accounts.clear();
+        config.wcf.address = emulators[0].address();
+    } else {
+        config.accounts = emulators
+            .iter()
+            .enumerate()
+            .map(|(i, e)| wechat_http::config::AccountEntry {
+                name: format!("demo{}", i + 1),
+                wcf: wechat_http::config::Wcf { address: e.address(), ..config.wcf.clone() },
+                answer_delay_rand_min: config.answer_delay_rand_min,
+                answer_delay_rand_max: config.answer_delay_rand_max,
+                send: config.send.clone(),
+            })
+            .collect();
+        if config.default_account.is_empty() {
+            config.default_account = "demo1".into();
+        }
+    }
+    Ok(emulators)
+}
+
+fn print_demo(running: &wechat_http::Running, emulators: &[wcf_emulator::Emulator]) {
+    let api = format!("http://{}", running.addr());
+    let token = running.gateway().config.http_server.access_token.expose().to_owned();
     let auth = if token.is_empty() { String::new() } else { format!(" -H 'Authorization: Bearer {token}'") };
+    let mut lines = String::new();
+    for (i, emu) in emulators.iter().enumerate() {
+        let control = emu.control_url().unwrap_or_default();
+        let name = if emulators.len() == 1 { String::new() } else { format!("demo{} ", i + 1) };
+        lines.push_str(&format!("  emulator       {name}{} (control API {control})\n", emu.address()));
+    }
+    let control = emulators[0].control_url().unwrap_or_default();
     println!(
         "\nwechat-http demo is running (an emulated WeChat, no Windows needed)\n\
-         \n  API            {api}\n  token          {}\n  emulator       {} (control API {control})\n  API docs       {api}/docs\n\
+         \n  API            {api}\n  token          {}\n{lines}  API docs       {api}/docs\n\
          \nTry:\n  curl -s {api}/get_friend_list{auth}\n  curl -s {api}/send_message{auth} -H 'Content-Type: application/json' \\\n       -d '{{\"action\":\"send_message\",\"params\":{{\"detail_type\":\"private\",\"send_id\":\"wxid_alice\",\"msg_type\":0,\"message\":\"hello from wechat-http\"}}}}'\n  curl -s {control}/sent\n\
          \nCtrl-C stops it.\n",
         if token.is_empty() { "(none)" } else { &token },
-        emu.address(),
     );
 }
 

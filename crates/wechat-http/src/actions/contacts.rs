@@ -1,57 +1,24 @@
 //! Contact lists and the OneBot 12 user/group queries.
 
 use serde_json::{Value, json};
-use wcf::message::{is_friend_id, is_official_account, is_room_id};
+use wcf::message::{is_official_account, is_room_id};
 use wcf::proto::RpcContact;
 
 use super::Params;
+use crate::account::Account;
+use crate::account::contacts::user_json;
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::http::Data;
 
-fn display(c: &RpcContact) -> &str {
-    if c.remark.is_empty() { &c.name } else { &c.remark }
+/// From the contact cache, rendered once per refresh.
+pub(super) async fn friend_list(account: &Account) -> ApiResult<Data> {
+    let me = account.backend.self_id();
+    Ok(Data::Raw(account.contacts.friends_json(&me).await?))
 }
 
-fn user(c: &RpcContact) -> Value {
-    json!({
-        "user_id": c.wxid,
-        "user_name": c.name,
-        "user_displayname": display(c),
-        "user_remark": c.remark,
-        "nickname": c.name,
-        "remark": c.remark,
-        "_code": c.code,
-        "_gender": c.gender,
-    })
-}
-
-pub(super) async fn friend_list(state: &AppState) -> ApiResult<Value> {
-    let me = state.backend.self_id();
-    let all = state.contacts.all().await?;
-    Ok(Value::Array(all.iter().filter(|c| is_friend_id(&c.wxid) && c.wxid != me).map(user).collect()))
-}
-
-/// Member counts of every chat group, from `ChatRoom.RoomData`.
-async fn member_counts(state: &AppState) -> ApiResult<std::collections::HashMap<String, usize>> {
-    let rows = state
-        .backend
-        .client
-        .query("MicroMsg.db", "SELECT ChatRoomName, RoomData FROM ChatRoom")
-        .await
-        .map_err(|e| state.backend.error("read chat groups", &e))?;
-    Ok(rows
-        .iter()
-        .filter_map(|r| {
-            let room = r.get("ChatRoomName")?.as_text()?;
-            let data = wcf::room::decode_room_data(r.get("RoomData")?.as_bytes()?).ok()?;
-            Some((room, data.members.len()))
-        })
-        .collect())
-}
-
-pub(super) async fn group_list(state: &AppState) -> ApiResult<Value> {
-    let all = state.contacts.all().await?;
-    let counts = member_counts(state).await?;
+pub(super) async fn group_list(account: &Account) -> ApiResult<Value> {
+    let all = account.contacts.all().await?;
+    let counts = account.db.room_member_counts(&account.backend).await?;
     Ok(Value::Array(
         all.iter()
             .filter(|c| is_room_id(&c.wxid))
@@ -67,8 +34,8 @@ pub(super) async fn group_list(state: &AppState) -> ApiResult<Value> {
     ))
 }
 
-pub(super) async fn gh_list(state: &AppState) -> ApiResult<Value> {
-    let all = state.contacts.all().await?;
+pub(super) async fn gh_list(account: &Account) -> ApiResult<Value> {
+    let all = account.contacts.all().await?;
     Ok(Value::Array(
         all.iter()
             .filter(|c| is_official_account(&c.wxid))
@@ -77,55 +44,59 @@ pub(super) async fn gh_list(state: &AppState) -> ApiResult<Value> {
     ))
 }
 
-pub(super) async fn user_info(state: &AppState, p: &Params) -> ApiResult<Value> {
+pub(super) async fn user_info(account: &Account, p: &Params) -> ApiResult<Value> {
     let id = p.str("user_id")?;
-    match state.contacts.get(&id).await? {
-        Some(c) if !is_room_id(&c.wxid) => Ok(user(&c)),
+    match account.contacts.get(&id).await? {
+        Some(c) if !is_room_id(&c.wxid) => Ok(user_json(&c)),
         _ => Err(ApiError::BadParam(format!("user_id {id:?} is not a contact of this account"))),
     }
 }
 
-async fn room(state: &AppState, p: &Params) -> ApiResult<RpcContact> {
+async fn room(account: &Account, p: &Params) -> ApiResult<RpcContact> {
     let id = p.str("group_id")?;
     if !is_room_id(&id) {
         return Err(ApiError::BadParam(format!("group_id {id:?} is not a chat-group id (…@chatroom)")));
     }
-    state
+    account
         .contacts
         .get(&id)
         .await?
         .ok_or_else(|| ApiError::BadParam(format!("chat group {id:?} is not known to this account")))
 }
 
-pub(super) async fn group_info(state: &AppState, p: &Params) -> ApiResult<Value> {
-    let c = room(state, p).await?;
+pub(super) async fn group_info(account: &Account, p: &Params) -> ApiResult<Value> {
+    let c = room(account, p).await?;
     Ok(json!({ "group_id": c.wxid, "group_name": c.name }))
 }
 
-async fn members(state: &AppState, group: &str) -> ApiResult<Vec<Value>> {
-    let list = state.contacts.room_members(group).await?;
-    Ok(list
+async fn members(account: &Account, group: &str) -> ApiResult<Vec<Value>> {
+    let Some(data) = account.db.room_data(&account.backend, group).await? else {
+        return Err(ApiError::BadParam(format!("chat group {group:?} has no member list in WeChat's database")));
+    };
+    Ok(data
+        .members
         .into_iter()
         .map(|m| {
-            let name = state.contacts.peek(&m.wxid).map(|c| c.name).filter(|n| !n.is_empty());
+            let name = account.contacts.peek(&m.wxid).map(|c| c.name).filter(|n| !n.is_empty());
+            let display = m.name.clone().filter(|n| !n.is_empty()).or_else(|| name.clone()).unwrap_or_default();
             json!({
                 "user_id": m.wxid,
-                "user_name": name.unwrap_or_else(|| m.display_name.clone()),
-                "user_displayname": m.display_name,
+                "user_name": name.unwrap_or_else(|| display.clone()),
+                "user_displayname": display,
             })
         })
         .collect())
 }
 
-pub(super) async fn group_member_list(state: &AppState, p: &Params) -> ApiResult<Value> {
-    let c = room(state, p).await?;
-    Ok(Value::Array(members(state, &c.wxid).await?))
+pub(super) async fn group_member_list(account: &Account, p: &Params) -> ApiResult<Value> {
+    let c = room(account, p).await?;
+    Ok(Value::Array(members(account, &c.wxid).await?))
 }
 
-pub(super) async fn group_member_info(state: &AppState, p: &Params) -> ApiResult<Value> {
-    let c = room(state, p).await?;
+pub(super) async fn group_member_info(account: &Account, p: &Params) -> ApiResult<Value> {
+    let c = room(account, p).await?;
     let user = p.str("user_id")?;
-    members(state, &c.wxid)
+    members(account, &c.wxid)
         .await?
         .into_iter()
         .find(|m| m["user_id"] == user.as_str())

@@ -1,4 +1,5 @@
 //! `get_latest_events`: events since the previous call, from a durable cursor, with long-poll.
+//! `self_id` narrows the call to one account (with its own cursor).
 
 use std::time::Duration;
 
@@ -6,13 +7,14 @@ use serde_json::Value;
 
 use super::Params;
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::events::outbox::EventFilter;
+use crate::gateway::Gateway;
 
 /// The cursor channel of `get_latest_events`.
 pub const LATEST_EVENTS_CHANNEL: &str = "get_latest_events";
 
-pub(super) async fn latest_events(state: &AppState, p: &Params) -> ApiResult<Value> {
-    if !state.config.http_server.event_enabled {
+pub(super) async fn latest_events(gateway: &Gateway, selector: Option<&str>, p: &Params) -> ApiResult<Value> {
+    if !gateway.config.http_server.event_enabled {
         return Err(ApiError::UnsupportedAction(
             "get_latest_events is off: set http_server.event_enabled: true in the config".into(),
         ));
@@ -25,9 +27,18 @@ pub(super) async fn latest_events(state: &AppState, p: &Params) -> ApiResult<Val
     if !(0..=300).contains(&timeout) {
         return Err(ApiError::BadParam("`timeout` must be between 0 and 300 seconds".into()));
     }
-    let outbox = &state.outbox;
-    let mut cursor = outbox.cursor(LATEST_EVENTS_CHANNEL, outbox.latest()).await?;
-    let buffer = state.config.http_server.event_buffer_size as i64;
+    let mut filter = EventFilter { skip_meta: true, accounts: None };
+    let channel = match selector.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(sel) => {
+            let account = gateway.route(Some(sel))?;
+            filter.accounts = Some([account.name.clone()].into());
+            format!("{LATEST_EVENTS_CHANNEL}:{}", account.name)
+        }
+        None => LATEST_EVENTS_CHANNEL.to_owned(),
+    };
+    let outbox = &gateway.outbox;
+    let mut cursor = outbox.cursor(&channel, outbox.latest()).await?;
+    let buffer = gateway.config.http_server.event_buffer_size as i64;
     let latest = outbox.latest();
     if buffer > 0 && latest - cursor > buffer {
         // Only the newest `event_buffer_size` events are kept for polling.
@@ -37,10 +48,16 @@ pub(super) async fn latest_events(state: &AppState, p: &Params) -> ApiResult<Val
     let mut watch = outbox.watch();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout as u64);
     loop {
-        let events = outbox.after(cursor, take, true).await?;
-        if let Some(last) = events.last() {
-            outbox.save_cursor(LATEST_EVENTS_CHANNEL, last.seq).await?;
-            return Ok(Value::Array(events.iter().map(|e| e.value()).collect()));
+        let batch = outbox.after(cursor, take, &filter).await?;
+        if !batch.events.is_empty() {
+            let last = batch.events.last().map_or(batch.upto, |e| e.seq);
+            outbox.save_cursor(&channel, last).await?;
+            return Ok(Value::Array(batch.events.iter().map(|e| e.value()).collect()));
+        }
+        if batch.upto > cursor {
+            cursor = batch.upto;
+            outbox.save_cursor(&channel, cursor).await?;
+            continue;
         }
         if tokio::time::timeout_at(deadline, watch.changed()).await.is_err() {
             return Ok(Value::Array(Vec::new()));

@@ -1,17 +1,19 @@
-//! `handle_friend_request`.
+//! `handle_friend_request`. The request is claimed first, so of two racing answers (say an
+//! approve and a reject) exactly one goes through; the other gets 10003.
 
 use serde_json::{Value, json};
 
 use super::Params;
+use crate::account::Account;
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
 use crate::store::FriendRequestRow;
 
-pub(super) async fn handle(state: &AppState, p: &Params) -> ApiResult<Value> {
+pub(super) async fn handle(account: &Account, p: &Params) -> ApiResult<Value> {
     let flag = p.str("flag")?;
     let approve = p.opt_bool("approve")?.unwrap_or(true);
     let remark = p.opt_str("remark")?;
-    let known = state.store.friend_request(flag.clone()).await?;
+    let requests = account.store.friend_requests(&account.name);
+    let known = requests.get(&flag).await?;
     let ticket_v3 = match (p.opt_str("ticket_v3")?.filter(|s| !s.is_empty()), &known) {
         (Some(v3), _) => v3,
         (None, Some(k)) => k.ticket_v3.clone(),
@@ -26,12 +28,7 @@ pub(super) async fn handle(state: &AppState, p: &Params) -> ApiResult<Value> {
         (None, Some(k)) => k.scene,
         (None, None) => return Err(ApiError::BadParam("missing parameter `scene` (from the request event)".into())),
     };
-    if let Some(k) = &known
-        && k.state != "pending"
-    {
-        return Err(ApiError::BadParam(format!("this friend request was already {}", k.state)));
-    }
-    let row = known.clone().unwrap_or(FriendRequestRow {
+    let row = known.unwrap_or(FriendRequestRow {
         flag: flag.clone(),
         ticket_v3: ticket_v3.clone(),
         scene,
@@ -40,18 +37,21 @@ pub(super) async fn handle(state: &AppState, p: &Params) -> ApiResult<Value> {
         greeting: String::new(),
         state: "pending".into(),
     });
-    if approve {
-        state
-            .backend
-            .client
-            .accept_friend(&ticket_v3, &flag, scene)
-            .await
-            .map_err(|e| state.backend.error("accept the friend request", &e))?;
-        state.store.finish_friend_request(row, "approved", remark).await?;
-        let _ = state.contacts.refresh().await;
-    } else {
+    requests.claim(row).await?;
+    if !approve {
         // WeChat has no "reject": the request is recorded as rejected and left unanswered.
-        state.store.finish_friend_request(row, "rejected", remark).await?;
+        requests.settle(&flag, "rejected", remark).await?;
+        return Ok(json!({}));
     }
-    Ok(json!({}))
+    match account.backend.client.accept_friend(&ticket_v3, &flag, scene).await {
+        Ok(()) => {
+            requests.settle(&flag, "approved", remark).await?;
+            let _ = account.contacts.refresh().await;
+            Ok(json!({}))
+        }
+        Err(e) => {
+            requests.release(&flag).await?;
+            Err(account.backend.error("accept the friend request", &e))
+        }
+    }
 }

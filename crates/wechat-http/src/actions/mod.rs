@@ -1,20 +1,25 @@
 //! Every action: the table (name, GET allowed, parameters, summary) that drives routing,
-//! `get_supported_actions` and `/openapi.json`, and the dispatcher.
+//! `get_supported_actions` and `/openapi.json`, and the dispatcher, which picks the account
+//! an action is for (`self`, `self_id`, the only one, `default_account`) and calls its
+//! handler. Handlers are thin: they read parameters and call the send engine, the stores and
+//! the account's parts.
 
-use serde_json::Value;
+use std::sync::Arc;
 
+use crate::account::Account;
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::gateway::Gateway;
+use crate::http::Data;
+use crate::http::envelope::Call;
 
 mod categories;
 mod contacts;
 mod events;
 mod files;
 mod friends;
-pub(crate) mod messages;
+mod messages;
 pub mod meta;
 pub mod params;
-mod recall;
 
 pub use events::LATEST_EVENTS_CHANNEL;
 pub use params::Params;
@@ -216,44 +221,61 @@ pub const ACTIONS: &[ActionSpec] = &[
     },
 ];
 
+/// Actions that are about the gateway, not one account: no `self` needed.
+pub const META_ACTIONS: &[&str] = &["get_version", "get_supported_actions", "get_status", "get_latest_events"];
+
 /// The spec of `name`, if it is an action.
 pub fn spec(name: &str) -> Option<&'static ActionSpec> {
     ACTIONS.iter().find(|a| a.name == name)
 }
 
 /// Runs an action.
-pub async fn dispatch(state: &AppState, name: &str, p: &Params) -> ApiResult<Value> {
+pub async fn dispatch(gateway: &Gateway, name: &str, call: Call) -> ApiResult<Data> {
+    let p = &call.params;
     match name {
-        "send_message" => messages::send_message(state, p).await,
-        "delete_message" => recall::delete_message(state, p).await,
-        "get_send_job" => crate::jobs::status(state, &p.str("job_id")?).await,
-        "cancel_send_job" => crate::jobs::cancel(state, &p.str("job_id")?).await,
-        "get_friend_list" => contacts::friend_list(state).await,
-        "get_group_list" => contacts::group_list(state).await,
-        "get_gh_list" | "get_guild_list" => contacts::gh_list(state).await,
-        "get_user_info" => contacts::user_info(state, p).await,
-        "get_group_info" => contacts::group_info(state, p).await,
-        "get_group_member_list" => contacts::group_member_list(state, p).await,
-        "get_group_member_info" => contacts::group_member_info(state, p).await,
-        "get_group_id_by_name" => categories::id_by_name(state, p).await,
-        "create_group" => categories::create(state, p).await,
-        "delete_group" => categories::delete(state, p).await,
-        "rename_group" => categories::rename(state, p).await,
-        "get_groups" => categories::list(state).await,
-        "add_member_to_group" => categories::add_member(state, p).await,
-        "remove_member_from_group" => categories::remove_member(state, p).await,
-        "get_group_members" => categories::members(state, p).await,
-        "get_member_groups" => categories::member_groups(state, p).await,
-        "handle_friend_request" => friends::handle(state, p).await,
-        "get_latest_events" => events::latest_events(state, p).await,
-        "upload_file" => files::upload(state, p).await,
-        "get_file" => files::get(state, p).await,
-        "get_version" => Ok(meta::version()),
-        "get_supported_actions" => Ok(meta::supported_actions()),
-        "get_status" => Ok(meta::status(state)),
-        "get_self_info" => meta::self_info(state).await,
-        other => Err(ApiError::UnsupportedAction(format!(
-            "unknown action {other:?}; get_supported_actions lists the actions"
-        ))),
+        "get_version" => return Ok(meta::version().into()),
+        "get_supported_actions" => return Ok(meta::supported_actions().into()),
+        "get_status" => return Ok(gateway.status().into()),
+        "get_latest_events" => {
+            return events::latest_events(gateway, call.selector.as_deref(), p).await.map(Data::from);
+        }
+        _ if spec(name).is_none() => {
+            return Err(ApiError::UnsupportedAction(format!(
+                "unknown action {name:?}; get_supported_actions lists the actions"
+            )));
+        }
+        _ => {}
     }
+    let account: &Arc<Account> = gateway.route(call.selector.as_deref())?;
+    let a = account.as_ref();
+    Ok(match name {
+        "send_message" => messages::send_message(account, p).await?,
+        "delete_message" => crate::send::recall::delete_message(a, &p.str("message_id")?).await?,
+        "get_send_job" => crate::send::jobs::status(a, &p.str("job_id")?).await?,
+        "cancel_send_job" => crate::send::jobs::cancel(a, &p.str("job_id")?).await?,
+        "get_friend_list" => return contacts::friend_list(a).await,
+        "get_group_list" => contacts::group_list(a).await?,
+        "get_gh_list" | "get_guild_list" => contacts::gh_list(a).await?,
+        "get_user_info" => contacts::user_info(a, p).await?,
+        "get_group_info" => contacts::group_info(a, p).await?,
+        "get_group_member_list" => contacts::group_member_list(a, p).await?,
+        "get_group_member_info" => contacts::group_member_info(a, p).await?,
+        "get_group_id_by_name" => categories::id_by_name(a, p).await?,
+        "create_group" => categories::create(a, p).await?,
+        "delete_group" => categories::delete(a, p).await?,
+        "rename_group" => categories::rename(a, p).await?,
+        "get_groups" => categories::list(a).await?,
+        "add_member_to_group" => categories::add_member(a, p).await?,
+        "remove_member_from_group" => categories::remove_member(a, p).await?,
+        "get_group_members" => categories::members(a, p).await?,
+        "get_member_groups" => categories::member_groups(a, p).await?,
+        "handle_friend_request" => friends::handle(a, p).await?,
+        "upload_file" => files::upload(a, p).await?,
+        "get_file" => files::get(a, p).await?,
+        "get_self_info" => meta::self_info(a).await?,
+        other => {
+            return Err(ApiError::Internal(format!("action {other:?} is listed but has no handler")));
+        }
+    }
+    .into())
 }

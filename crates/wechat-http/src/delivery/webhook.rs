@@ -1,25 +1,32 @@
 //! HTTP webhooks (`http_post`): per target, in order, one request in flight, from a durable
-//! cursor. 2xx = delivered; a 200 whose body is a list of actions runs them (quick actions).
-//! Anything else is retried with exponential backoff and jitter; the event stays queued, so a
-//! target that is down gets its backlog, in order, when it returns — also after a restart.
+//! cursor. 2xx = delivered; a 200 whose body (read up to 1 MiB) is a list of actions runs
+//! them (quick actions, for the event's account). Anything else is retried with exponential
+//! backoff and jitter; the event stays queued, so a target that is down gets its backlog, in
+//! order, when it returns — also after a restart.
 //!
 //! Headers: `Content-Type: application/json`, `User-Agent`, `X-OneBot-Version: 12`,
-//! `X-Impl: wechat-http`, `X-Self-ID`, and with a secret `Authorization: Bearer <secret>`,
-//! `X-Signature: sha1=<HMAC-SHA1 of the body>`, `X-Signature-256: sha256=<HMAC-SHA256>`.
+//! `X-Impl: wechat-http`, `X-Self-ID` (the event's account), and with a secret
+//! `Authorization: Bearer <secret>`, `X-Signature: sha1=<HMAC-SHA1 of the body>`,
+//! `X-Signature-256: sha256=<HMAC-SHA256>`.
 
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 
-use crate::actions::{self, Params};
+use super::ChannelStats;
 use crate::config::{EventFormat, HttpPost};
-use crate::events::outbox::StoredEvent;
-use crate::state::AppState;
+use crate::events::outbox::EventFilter;
+use crate::gateway::Gateway;
+use crate::http::envelope::Call;
+use crate::store::StoredEvent;
 
 /// How often a moving cursor is written back (at-least-once: after a crash, at most this much
 /// may be delivered again).
 const CURSOR_SAVE_EVERY: Duration = Duration::from_millis(200);
+/// The most of a reply that is read (for quick actions); a longer reply is dropped.
+pub const MAX_REPLY_BYTES: usize = 1024 * 1024;
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -40,27 +47,86 @@ pub fn channel(target: &HttpPost) -> String {
 }
 
 enum Outcome {
-    Delivered(Option<Value>),
+    Delivered(Option<Vec<Value>>),
     Failed(String),
 }
 
-struct Target {
-    state: AppState,
-    config: HttpPost,
-    http: reqwest::Client,
+/// What one step did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Delivered the event with this sequence.
+    Delivered(i64),
+    /// Moved the cursor over events this target does not take.
+    Skipped(i64),
+    /// Nothing pending.
+    Idle,
 }
 
-impl Target {
-    async fn post(&self, body: &str) -> Outcome {
+/// One webhook target.
+pub struct Webhook {
+    gateway: Gateway,
+    config: HttpPost,
+    http: reqwest::Client,
+    name: String,
+    cursor: i64,
+    saved: i64,
+    saved_at: Instant,
+    pending: std::collections::VecDeque<std::sync::Arc<StoredEvent>>,
+    stats: std::sync::Arc<ChannelStats>,
+}
+
+/// Reads at most [`MAX_REPLY_BYTES`] of a reply; `None` when it is longer.
+async fn read_capped(rsp: reqwest::Response) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    let mut body = Vec::new();
+    let mut stream = rsp.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        if body.len() + chunk.len() > MAX_REPLY_BYTES {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}
+
+impl Webhook {
+    /// Opens target `config` at its durable cursor.
+    pub async fn open(gateway: Gateway, config: HttpPost) -> crate::error::ApiResult<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(config.time_out.max(1)))
+            .user_agent(concat!("wechat-http/", env!("CARGO_PKG_VERSION")))
+            .no_proxy()
+            .build()
+            .map_err(|e| crate::error::ApiError::Internal(format!("webhook client: {e}")))?;
+        let name = channel(&config);
+        let cursor = gateway.outbox.cursor(&name, gateway.outbox.latest()).await?;
+        let stats = gateway.channels.register(&name, "webhook", &config.url);
+        Ok(Self {
+            gateway,
+            config,
+            http,
+            name,
+            cursor,
+            saved: cursor,
+            saved_at: Instant::now(),
+            pending: Default::default(),
+            stats,
+        })
+    }
+
+    fn filter(&self) -> EventFilter {
+        EventFilter { skip_meta: false, accounts: self.gateway.select(&self.config.accounts) }
+    }
+
+    async fn post(&self, body: &str, self_id: &str) -> Outcome {
         let bytes = body.as_bytes().to_vec();
-        let me = self.state.backend.self_id();
         let mut req = self
             .http
             .post(&self.config.url)
             .header("Content-Type", "application/json")
             .header("X-OneBot-Version", "12")
             .header("X-Impl", "wechat-http")
-            .header("X-Self-ID", me);
+            .header("X-Self-ID", self_id);
         let secret = self.config.secret.expose();
         if !secret.is_empty() {
             let (sig1, sig256) = signatures(secret, &bytes);
@@ -68,39 +134,54 @@ impl Target {
         }
         match req.body(bytes).send().await {
             Ok(rsp) if rsp.status().is_success() => {
-                let quick = if rsp.status() == reqwest::StatusCode::OK {
-                    rsp.bytes()
-                        .await
-                        .ok()
-                        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-                        .filter(Value::is_array)
-                } else {
-                    None
-                };
-                Outcome::Delivered(quick)
+                if rsp.status() != reqwest::StatusCode::OK {
+                    return Outcome::Delivered(None);
+                }
+                match read_capped(rsp).await {
+                    Ok(Some(b)) => Outcome::Delivered(match serde_json::from_slice::<Value>(&b) {
+                        Ok(Value::Array(list)) => Some(list),
+                        _ => None,
+                    }),
+                    Ok(None) => {
+                        tracing::warn!(url = %self.config.url, "webhook reply longer than 1 MiB; ignored (the event counts as delivered)");
+                        self.gateway.warnings.push(format!(
+                            "webhook {} replied with more than 1 MiB; the reply was ignored",
+                            self.config.url
+                        ));
+                        Outcome::Delivered(None)
+                    }
+                    // The status said delivered; a broken reply body only loses quick actions.
+                    Err(e) => {
+                        tracing::debug!(url = %self.config.url, error = %e, "webhook reply body unreadable");
+                        Outcome::Delivered(None)
+                    }
+                }
             }
             Ok(rsp) => Outcome::Failed(format!("HTTP {}", rsp.status())),
             Err(e) => Outcome::Failed(e.to_string()),
         }
     }
 
-    /// Delivers one event, retrying until it is accepted.
-    async fn deliver(&self, ev: &StoredEvent) {
-        let body = ev.text_for(self.config.format == EventFormat::Legacy);
+    /// Delivers one event, retrying until it is accepted (or the gateway stops: false).
+    async fn deliver(&self, ev: &StoredEvent) -> bool {
+        let body = ev.text_for(self.config.format == EventFormat::Legacy).clone();
+        let self_id = self.gateway.wxid_of(ev.account.as_deref());
         let mut attempt = 0u32;
         loop {
-            match self.post(body).await {
+            match self.post(&body, &self_id).await {
                 Outcome::Delivered(quick) => {
                     if attempt > 0 {
                         tracing::info!(url = %self.config.url, "webhook target reachable again");
                     }
-                    if let Some(Value::Array(list)) = quick {
-                        self.quick_actions(list).await;
+                    self.stats.ok();
+                    if let Some(list) = quick {
+                        self.quick_actions(list, ev.account.as_deref()).await;
                     }
-                    return;
+                    return true;
                 }
                 Outcome::Failed(why) => {
                     attempt += 1;
+                    self.stats.failed(&why);
                     let cap = if attempt > self.config.max_retries {
                         Duration::from_secs(60)
                     } else {
@@ -110,97 +191,113 @@ impl Target {
                     if attempt == 1 || attempt == self.config.max_retries + 1 || attempt.is_multiple_of(50) {
                         tracing::warn!(url = %self.config.url, seq = ev.seq, attempt, %why, retry_in = ?wait, "webhook delivery failed; the event stays queued");
                     }
-                    tokio::time::sleep(wait).await;
+                    tokio::select! {
+                        _ = self.gateway.stop.cancelled() => return false,
+                        _ = tokio::time::sleep(wait) => {}
+                    }
                 }
             }
         }
     }
 
-    async fn quick_actions(&self, list: Vec<Value>) {
+    async fn quick_actions(&self, list: Vec<Value>, account: Option<&str>) {
         for item in list {
-            let Some(name) = item.get("action").and_then(Value::as_str) else { continue };
-            let params = Params(item.get("params").and_then(Value::as_object).cloned().unwrap_or_default());
-            if let Err(e) = actions::dispatch(&self.state, name, &params).await {
+            let item = match item {
+                Value::Object(m) => Value::Object(m),
+                _ => continue,
+            };
+            let mut call = match crate::http::envelope::parse(Some(item), false) {
+                Ok(c) => c,
+                Err((e, _)) => {
+                    tracing::warn!(error = %e, "unreadable quick action in a webhook reply");
+                    continue;
+                }
+            };
+            let Some(name) = call.action.clone() else { continue };
+            if call.selector.is_none() {
+                call.selector = account.map(str::to_owned);
+            }
+            if let Err(e) =
+                crate::actions::dispatch(&self.gateway, &name, Call { action: Some(name.clone()), ..call }).await
+            {
                 tracing::warn!(action = name, error = %e, "quick action from a webhook reply failed");
             }
         }
     }
 
+    async fn save(&mut self, force: bool) {
+        if self.saved != self.cursor && (force || self.saved_at.elapsed() >= CURSOR_SAVE_EVERY) {
+            if self.gateway.outbox.save_cursor(&self.name, self.cursor).await.is_ok() {
+                self.saved = self.cursor;
+            }
+            self.saved_at = Instant::now();
+        }
+    }
+
+    /// Delivers the next pending event (retrying until it is accepted), or says there is none.
+    pub async fn step(&mut self) -> crate::error::ApiResult<Step> {
+        if self.pending.is_empty() {
+            let batch = self.gateway.outbox.after(self.cursor, 256, &self.filter()).await?;
+            if batch.events.is_empty() {
+                if batch.upto > self.cursor {
+                    self.cursor = batch.upto;
+                    self.save(false).await;
+                    return Ok(Step::Skipped(self.cursor));
+                }
+                self.save(true).await;
+                return Ok(Step::Idle);
+            }
+            self.pending.extend(batch.events);
+        }
+        let Some(ev) = self.pending.pop_front() else { return Ok(Step::Idle) };
+        if !self.deliver(&ev).await {
+            self.pending.push_front(ev);
+            return Ok(Step::Idle);
+        }
+        self.cursor = ev.seq;
+        self.save(false).await;
+        Ok(Step::Delivered(ev.seq))
+    }
+
     async fn heartbeat(&self) {
-        let hb = crate::events::heartbeat_event(&self.state, self.config.format == EventFormat::Legacy);
-        if let Outcome::Failed(why) = self.post(&hb.to_string()).await {
+        let hb = crate::events::heartbeat_event(&self.gateway, self.config.format == EventFormat::Legacy);
+        if let Outcome::Failed(why) = self.post(&hb.to_string(), &self.gateway.wxid_of(None)).await {
             tracing::debug!(url = %self.config.url, %why, "heartbeat not delivered");
         }
     }
-}
 
-/// Runs one target for ever.
-pub async fn run(state: AppState, config: HttpPost) {
-    let http = match reqwest::Client::builder()
-        .timeout(Duration::from_secs(config.time_out.max(1)))
-        .user_agent(concat!("wechat-http/", env!("CARGO_PKG_VERSION")))
-        .build()
-    {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(url = %config.url, error = %e, "cannot build the webhook client");
-            return;
-        }
-    };
-    let name = channel(&config);
-    let outbox = state.outbox.clone();
-    let mut cursor = loop {
-        match outbox.cursor(&name, outbox.latest()).await {
-            Ok(c) => break c,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read a webhook cursor; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+    /// Steps until the gateway stops, sending heartbeats while idle.
+    pub async fn run(mut self) {
+        let mut watch = self.gateway.outbox.watch();
+        let heartbeat =
+            self.gateway.config.enable_heart_beat.then(|| Duration::from_secs(self.gateway.config.heart_beat_interval));
+        let mut last_beat = Instant::now();
+        loop {
+            if self.gateway.stop.is_cancelled() {
+                self.save(true).await;
+                return;
             }
-        }
-    };
-    let target = Target { state: state.clone(), config, http };
-    let mut watch = outbox.watch();
-    let heartbeat = state.config.enable_heart_beat.then(|| Duration::from_secs(state.config.heart_beat_interval));
-    let mut last_beat = Instant::now();
-    let mut saved = cursor;
-    let mut saved_at = Instant::now();
-    loop {
-        let batch = match outbox.after(cursor, 256, false).await {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read the outbox");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        for ev in &batch {
-            target.deliver(ev).await;
-            cursor = ev.seq;
-            if saved_at.elapsed() >= CURSOR_SAVE_EVERY {
-                if outbox.save_cursor(&name, cursor).await.is_ok() {
-                    saved = cursor;
+            match self.step().await {
+                Ok(Step::Delivered(_) | Step::Skipped(_)) => continue,
+                Ok(Step::Idle) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the outbox");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
                 }
-                saved_at = Instant::now();
             }
-        }
-        if !batch.is_empty() {
-            continue;
-        }
-        if saved != cursor && outbox.save_cursor(&name, cursor).await.is_ok() {
-            saved = cursor;
-            saved_at = Instant::now();
-        }
-        // Idle: wait for new events or the next heartbeat.
-        let until_beat = heartbeat.map(|h| h.saturating_sub(last_beat.elapsed()));
-        tokio::select! {
-            r = watch.changed() => if r.is_err() { return },
-            _ = tokio::time::sleep(until_beat.unwrap_or(Duration::from_secs(3600))) => {}
-        }
-        if let Some(h) = heartbeat
-            && last_beat.elapsed() >= h
-        {
-            target.heartbeat().await;
-            last_beat = Instant::now();
+            let until_beat = heartbeat.map(|h| h.saturating_sub(last_beat.elapsed()));
+            tokio::select! {
+                r = watch.changed() => if r.is_err() { return },
+                _ = tokio::time::sleep(until_beat.unwrap_or(Duration::from_secs(3600))) => {}
+                _ = self.gateway.stop.cancelled() => {}
+            }
+            if let Some(h) = heartbeat
+                && last_beat.elapsed() >= h
+            {
+                self.heartbeat().await;
+                last_beat = Instant::now();
+            }
         }
     }
 }

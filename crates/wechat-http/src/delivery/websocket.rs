@@ -1,40 +1,47 @@
 //! OneBot 12 WebSocket, both directions: events out, actions in (responses carry `echo`).
 //!
-//! * Forward: `GET /` with `Upgrade` on the HTTP listener; auth happens before the upgrade.
-//!   Events start from the moment of connection, or after `?last_event_id=<id>` to resume.
-//! * Reverse: a client per `websocket_reverse` entry, reconnecting every `reconnect_interval`
-//!   ms, resuming from a durable cursor so nothing is lost while it was away. It offers the
-//!   subprotocol `12.wechat-http` and accepts a server that does not echo it.
+//! * Forward: `GET /` with `Upgrade` on the HTTP listener; the guard (Host, browser, token)
+//!   runs before the upgrade. Events start from the moment of connection, or after
+//!   `?last_event_id=<id>` to resume; `?self_id=` narrows them to one account.
+//! * Reverse: a client per `websocket_reverse` entry (`ws://` or `wss://`), reconnecting every
+//!   `reconnect_interval` ms, resuming from a durable cursor so nothing is lost while it was
+//!   away. It offers the subprotocol `12.wechat-http` and accepts a server that does not echo
+//!   it.
 //!
 //! Every connection first gets `meta.connect`, then `meta.status_update`, then events (and
-//! `meta.heartbeat` when enabled). Outgoing frames go through a bounded queue: a client that
-//! does not take a frame within 10 s is disconnected (it can resume from the outbox), so a slow
-//! consumer never makes memory grow.
+//! `meta.heartbeat` when enabled). One task owns each socket: frames out come from a bounded
+//! queue (`websocket.queue_frames`) of shared event texts; a client that leaves the queue
+//! full for `websocket.send_timeout` — or does not take a frame within it — is disconnected
+//! and everything it held is released. An incoming frame above `http_server.max_body_bytes`
+//! closes the connection with 1009. Actions run concurrently (up to 16 per connection).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{Message as AxumMessage, WebSocket};
+use axum::extract::Request;
+use axum::extract::ws::{CloseFrame as AxumClose, Message as AxumMessage, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
 use base64::Engine as _;
-use futures_util::{SinkExt, StreamExt};
-use onebot::Resp;
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use serde_json::Value;
 use sha1::Digest;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Semaphore, mpsc};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
-use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame as WsClose, Role, WebSocketConfig};
+use tokio_util::sync::CancellationToken;
 
-use crate::actions::{self, Params};
 use crate::config::WebsocketReverse;
-use crate::state::AppState;
+use crate::error::ApiError;
+use crate::events::outbox::EventFilter;
+use crate::gateway::Gateway;
+use crate::http::{envelope, respond};
 
-/// Frames queued for one client at most.
-const OUT_QUEUE: usize = 256;
-/// How long a client may take to accept a frame.
-const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// The subprotocol offered to reverse WebSocket servers.
 pub const SUBPROTOCOL: &str = "12.wechat-http";
+/// Actions of one connection running at once.
+const ACTIONS_IN_FLIGHT: usize = 16;
 
 /// Where a session starts and whether its position is durable.
 pub struct Start {
@@ -42,81 +49,239 @@ pub struct Start {
     pub after: i64,
     /// Cursor channel name for a durable session.
     pub durable: Option<String>,
+    /// Which events.
+    pub filter: EventFilter,
 }
 
-/// Runs the OneBot logic of one connection over text channels until the peer goes away.
+/// What a socket delivered.
+enum Incoming {
+    Text(String),
+    Closed,
+    Ignore,
+}
+
+/// The two WebSocket message types (axum's for forward, tungstenite's for reverse).
+trait Frame: Sized {
+    fn text(s: &str) -> Self;
+    fn close(code: u16, reason: &'static str) -> Self;
+    fn classify(self) -> Incoming;
+}
+
+impl Frame for AxumMessage {
+    fn text(s: &str) -> Self {
+        AxumMessage::Text(s.into())
+    }
+    fn close(code: u16, reason: &'static str) -> Self {
+        AxumMessage::Close(Some(AxumClose { code, reason: reason.into() }))
+    }
+    fn classify(self) -> Incoming {
+        match self {
+            AxumMessage::Text(t) => Incoming::Text(t.to_string()),
+            AxumMessage::Close(_) => Incoming::Closed,
+            _ => Incoming::Ignore,
+        }
+    }
+}
+
+impl Frame for WsMessage {
+    fn text(s: &str) -> Self {
+        WsMessage::Text(s.into())
+    }
+    fn close(code: u16, reason: &'static str) -> Self {
+        WsMessage::Close(Some(WsClose { code: code.into(), reason: reason.into() }))
+    }
+    fn classify(self) -> Incoming {
+        match self {
+            WsMessage::Text(t) => Incoming::Text(t.to_string()),
+            WsMessage::Close(_) => Incoming::Closed,
+            _ => Incoming::Ignore,
+        }
+    }
+}
+
+/// True when `e` says an incoming message exceeded the size limit.
+fn too_large(e: &(dyn std::error::Error + 'static)) -> bool {
+    use tokio_tungstenite::tungstenite::Error as T;
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(T::Capacity(_)) = err.downcast_ref::<T>() {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
+/// Owns a socket: writes queued frames (each within `write_timeout`), hands text frames in,
+/// closes with 1009 on an oversized frame. Ends (and cancels `done`) when either side does.
+async fn pump<S, M, E>(
+    socket: S,
+    mut out: mpsc::Receiver<Arc<str>>,
+    incoming: mpsc::Sender<String>,
+    done: CancellationToken,
+    write_timeout: Duration,
+) where
+    S: Stream<Item = Result<M, E>> + Sink<M> + Unpin,
+    M: Frame,
+    E: std::error::Error + 'static,
+{
+    let (mut sink, mut stream) = socket.split();
+    loop {
+        tokio::select! {
+            _ = done.cancelled() => break,
+            frame = out.recv() => match frame {
+                None => break,
+                Some(text) => match tokio::time::timeout(write_timeout, sink.send(M::text(&text))).await {
+                    Ok(Ok(())) => {}
+                    _ => {
+                        tracing::warn!("WebSocket client does not take frames; disconnecting (it can resume with last_event_id)");
+                        break;
+                    }
+                },
+            },
+            msg = stream.next() => match msg {
+                None => break,
+                Some(Err(e)) => {
+                    if too_large(&e) {
+                        tracing::warn!("WebSocket frame above http_server.max_body_bytes; closing with 1009");
+                        let close = sink.send(M::close(1009, "message too big: see http_server.max_body_bytes"));
+                        let _ = tokio::time::timeout(Duration::from_secs(1), close).await;
+                    }
+                    break;
+                }
+                Some(Ok(m)) => match m.classify() {
+                    Incoming::Text(t) => {
+                        tokio::select! {
+                            _ = done.cancelled() => break,
+                            r = incoming.send(t) => if r.is_err() { break },
+                        }
+                    }
+                    Incoming::Closed => break,
+                    Incoming::Ignore => {}
+                },
+            },
+        }
+    }
+    done.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
+}
+
+/// One action frame → its response (always a response, even for garbage), routed to the
+/// account its `self` names, else `default`.
+async fn handle_action(gateway: &Gateway, text: &str) -> String {
+    let parsed = match crate::http::json::parse(text.as_bytes()) {
+        Ok(v) => v,
+        Err(e) => {
+            return respond::failure(
+                &ApiError::BadRequest(format!("an action frame must be a JSON object {{action, params, echo}}: {e}")),
+                None,
+            )
+            .to_string();
+        }
+    };
+    let call = match envelope::parse(Some(parsed), false) {
+        Ok(c) => c,
+        Err((e, echo)) => return respond::failure(&e, echo).to_string(),
+    };
+    let echo = call.echo.clone();
+    let Some(name) = call.action.clone() else {
+        return respond::failure(&ApiError::BadRequest("missing `action`".into()), echo).to_string();
+    };
+    match crate::actions::dispatch(gateway, &name, call).await {
+        Ok(data) => respond::ok_text(&data, echo.as_ref()),
+        Err(e) => respond::failure(&e, echo).to_string(),
+    }
+}
+
+/// Runs the OneBot logic of one connection until the peer goes away or is too slow.
 async fn session(
-    state: AppState,
+    gateway: Gateway,
     start: Start,
     mut incoming: mpsc::Receiver<String>,
-    out: mpsc::Sender<String>,
-    mut gone: watch::Receiver<bool>,
+    out: mpsc::Sender<Arc<str>>,
+    done: CancellationToken,
 ) {
-    let send = |text: String| {
+    let send_timeout = Duration::from_secs(gateway.config.websocket.send_timeout);
+    let send = |text: Arc<str>| {
         let out = out.clone();
-        async move { matches!(tokio::time::timeout(SEND_TIMEOUT, out.send(text)).await, Ok(Ok(()))) }
+        async move { matches!(tokio::time::timeout(send_timeout, out.send(text)).await, Ok(Ok(()))) }
     };
-    if !send(crate::events::connect_event().to_string()).await {
+    if !send(Arc::from(crate::events::connect_event().to_string())).await {
+        done.cancel();
         return;
     }
-    let mut status = crate::events::status_update(&state).body;
+    let mut status = crate::events::status_update(&gateway).body;
     if let Value::Object(m) = &mut status {
         m.insert("id".into(), Value::String(uuid::Uuid::new_v4().to_string()));
     }
-    if !send(status.to_string()).await {
+    if !send(Arc::from(status.to_string())).await {
+        done.cancel();
         return;
     }
     // Actions in, responses out.
-    let actions_state = state.clone();
-    let actions_out = out.clone();
+    let (actions_gateway, actions_out, actions_done) = (gateway.clone(), out.clone(), done.clone());
     let actions = tokio::spawn(async move {
-        while let Some(text) = incoming.recv().await {
-            let rsp = handle_action(&actions_state, &text).await;
-            if tokio::time::timeout(SEND_TIMEOUT, actions_out.send(rsp.to_string())).await.is_err() {
-                break;
-            }
+        let permits = Arc::new(Semaphore::new(ACTIONS_IN_FLIGHT));
+        loop {
+            let text = tokio::select! {
+                _ = actions_done.cancelled() => break,
+                t = incoming.recv() => match t { Some(t) => t, None => break },
+            };
+            let Ok(permit) = permits.clone().acquire_owned().await else { break };
+            let (g, o, d) = (actions_gateway.clone(), actions_out.clone(), actions_done.clone());
+            tokio::spawn(async move {
+                let rsp = handle_action(&g, &text).await;
+                if !matches!(tokio::time::timeout(send_timeout, o.send(Arc::from(rsp))).await, Ok(Ok(()))) {
+                    d.cancel();
+                }
+                drop(permit);
+            });
         }
     });
-    let outbox = state.outbox.clone();
+    let outbox = gateway.outbox.clone();
     let mut cursor = start.after;
     let mut watch = outbox.watch();
-    let heartbeat = state.config.enable_heart_beat.then(|| Duration::from_secs(state.config.heart_beat_interval));
+    let heartbeat = gateway.config.enable_heart_beat.then(|| Duration::from_secs(gateway.config.heart_beat_interval));
     let mut last_beat = Instant::now();
     let mut saved_at = Instant::now();
     'run: loop {
-        let batch = match outbox.after(cursor, 256, false).await {
+        let batch = match outbox.after(cursor, 256, &start.filter).await {
             Ok(b) => b,
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the outbox");
                 break;
             }
         };
-        for ev in &batch {
+        for ev in &batch.events {
             if !send(ev.text.clone()).await {
                 tracing::warn!("WebSocket client too slow or gone; disconnecting (it can resume with last_event_id)");
                 break 'run;
             }
             cursor = ev.seq;
         }
+        let moved = batch.upto > cursor;
+        cursor = cursor.max(batch.upto);
+        let idle = batch.events.is_empty() && !moved;
         if let Some(ch) = &start.durable
-            && (!batch.is_empty() && saved_at.elapsed() > Duration::from_millis(200) || batch.is_empty())
+            && (idle || saved_at.elapsed() > Duration::from_millis(200))
         {
             let _ = outbox.save_cursor(ch, cursor).await;
             saved_at = Instant::now();
         }
-        if !batch.is_empty() {
+        if !idle {
             continue;
         }
         let until_beat = heartbeat.map(|h| h.saturating_sub(last_beat.elapsed())).unwrap_or(Duration::from_secs(3600));
         tokio::select! {
             r = watch.changed() => if r.is_err() { break },
             _ = tokio::time::sleep(until_beat) => {}
-            _ = gone.changed() => break,
+            _ = done.cancelled() => break,
+            _ = gateway.stop.cancelled() => break,
         }
         if let Some(h) = heartbeat
             && last_beat.elapsed() >= h
         {
-            if !send(crate::events::heartbeat_event(&state, false).to_string()).await {
+            if !send(Arc::from(crate::events::heartbeat_event(&gateway, false).to_string())).await {
                 break;
             }
             last_beat = Instant::now();
@@ -125,68 +290,65 @@ async fn session(
     if let Some(ch) = &start.durable {
         let _ = outbox.save_cursor(ch, cursor).await;
     }
+    done.cancel();
     actions.abort();
 }
 
-/// One action frame → its response (always a response, even for garbage).
-async fn handle_action(state: &AppState, text: &str) -> Value {
-    let parsed: Result<Value, _> = serde_json::from_str(text);
-    let Ok(Value::Object(mut obj)) = parsed else {
-        return serde_json::to_value(Resp::bad_request("an action frame must be a JSON object {action, params, echo}"))
-            .unwrap_or_default();
-    };
-    let echo = obj.remove("echo");
-    let name = match obj.remove("action") {
-        Some(Value::String(s)) => s,
-        _ => {
-            return serde_json::to_value(Resp::bad_request("missing `action`").with_echo(echo)).unwrap_or_default();
-        }
-    };
-    let params = match obj.remove("params") {
-        None | Some(Value::Null) => Params::default(),
-        Some(Value::Object(m)) => Params(m),
-        Some(_) => {
-            return serde_json::to_value(Resp::bad_request("`params` must be an object").with_echo(echo))
-                .unwrap_or_default();
-        }
-    };
-    let rsp = match actions::dispatch(state, &name, &params).await {
-        Ok(data) => Resp::ok(data),
-        Err(e) => Resp::failed(e.retcode(), e.public_message()),
-    };
-    serde_json::to_value(rsp.with_echo(echo)).unwrap_or_default()
+/// Runs a session over `socket` until either ends.
+async fn connection<S, M, E>(gateway: Gateway, socket: S, start: Start)
+where
+    S: Stream<Item = Result<M, E>> + Sink<M> + Unpin + Send + 'static,
+    M: Frame + Send + 'static,
+    E: std::error::Error + Send + 'static,
+{
+    let (in_tx, in_rx) = mpsc::channel::<String>(64);
+    let (out_tx, out_rx) = mpsc::channel::<Arc<str>>(gateway.config.websocket.queue_frames);
+    let done = CancellationToken::new();
+    let write_timeout = Duration::from_secs(gateway.config.websocket.send_timeout);
+    let pumping = tokio::spawn(pump(socket, out_rx, in_tx, done.clone(), write_timeout));
+    session(gateway, start, in_rx, out_tx, done.clone()).await;
+    done.cancel();
+    let _ = pumping.await;
 }
 
-/// Serves a forward WebSocket connection (already authenticated and upgraded).
-pub async fn forward(state: AppState, socket: WebSocket, after: i64) {
-    let (mut sink, mut stream) = socket.split();
-    let (in_tx, in_rx) = mpsc::channel::<String>(64);
-    let (out_tx, mut out_rx) = mpsc::channel::<String>(OUT_QUEUE);
-    let (gone_tx, gone) = watch::channel(false);
-    let writer = tokio::spawn(async move {
-        while let Some(text) = out_rx.recv().await {
-            if sink.send(AxumMessage::Text(text.into())).await.is_err() {
-                break;
-            }
-        }
-        let _ = sink.close().await;
-    });
-    let reader = tokio::spawn(async move {
-        while let Some(Ok(msg)) = stream.next().await {
-            let text = match msg {
-                AxumMessage::Text(t) => t.to_string(),
-                AxumMessage::Close(_) => break,
-                _ => continue,
-            };
-            if in_tx.send(text).await.is_err() {
-                break;
-            }
-        }
-        let _ = gone_tx.send(true);
-    });
-    session(state, Start { after, durable: None }, in_rx, out_tx, gone).await;
-    reader.abort();
-    let _ = writer.await;
+/// Accepts a forward WebSocket (`GET /` with `Upgrade`; the guard already ran).
+pub fn accept_forward(gateway: Gateway, upgrade: WebSocketUpgrade, req: Request) -> Response {
+    let refuse = |e: ApiError| respond::error_response(e, None);
+    if !gateway.config.websocket.enabled {
+        return refuse(ApiError::MethodNotAllowed {
+            message: "the forward WebSocket is off (websocket.enabled): POST actions to / instead".into(),
+            allow: "POST",
+        });
+    }
+    let query = match crate::http::guard::query_pairs(req.uri().query().unwrap_or_default()) {
+        Ok(q) => q,
+        Err(e) => return refuse(e),
+    };
+    let get = |k: &str| query.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+    let after = match get("last_event_id").map(|v| v.parse::<i64>()) {
+        None => gateway.outbox.latest(),
+        Some(Ok(n)) if n >= 0 => n,
+        Some(_) => return refuse(ApiError::BadParam("`last_event_id` must be an event id (a number)".into())),
+    };
+    let filter = match get("self_id").filter(|s| !s.is_empty()) {
+        None => EventFilter::default(),
+        Some(sel) => match gateway.route(Some(sel)) {
+            Ok(a) => EventFilter { skip_meta: false, accounts: Some([a.name.clone()].into()) },
+            Err(e) => return refuse(e),
+        },
+    };
+    let slot = req.extensions().get::<crate::http::server::ConnSlot>().cloned();
+    let max = gateway.config.http_server.max_body_bytes;
+    upgrade
+        .max_message_size(max)
+        .max_frame_size(max)
+        .write_buffer_size(64 * 1024)
+        .max_write_buffer_size(max.max(1024 * 1024) * 2)
+        .on_failed_upgrade(|e| tracing::debug!(error = %e, "WebSocket upgrade failed"))
+        .on_upgrade(move |socket: WebSocket| async move {
+            let _slot = slot;
+            connection(gateway, socket, Start { after, durable: None, filter }).await;
+        })
 }
 
 /// The channel name of a reverse target in the cursor table.
@@ -194,22 +356,124 @@ pub fn reverse_channel(target: &WebsocketReverse) -> String {
     format!("ws_reverse:{}", target.url)
 }
 
+/// A plain or TLS connection.
+enum Stream2 {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream2 {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+            Self::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream2 {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Self::Plain(s) => std::pin::Pin::new(s).poll_write(cx, buf),
+            Self::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => std::pin::Pin::new(s).poll_flush(cx),
+            Self::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+            Self::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// The TLS settings for `wss://`: the system's roots plus `ca_file`.
+fn tls_config(target: &WebsocketReverse) -> Result<Arc<rustls::ClientConfig>, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut extra: Vec<CertificateDer<'static>> = Vec::new();
+    if let Some(ca) = &target.ca_file {
+        for cert in CertificateDer::pem_file_iter(ca).map_err(|e| format!("ca_file {}: {e}", ca.display()))? {
+            extra.push(cert.map_err(|e| format!("ca_file {}: {e}", ca.display()))?);
+        }
+        if extra.is_empty() {
+            return Err(format!("ca_file {} holds no certificate", ca.display()));
+        }
+    }
+    let verifier = rustls_platform_verifier::Verifier::new_with_extra_roots(extra, provider.clone())
+        .map_err(|e| format!("cannot set up TLS verification: {e}"))?;
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
 /// Connects to a reverse WebSocket server. The handshake is done here so that a server which
 /// does not echo the offered subprotocol is still accepted.
 async fn connect(
     target: &WebsocketReverse,
     self_id: &str,
-) -> Result<tokio_tungstenite::WebSocketStream<TcpStream>, String> {
-    let rest = target
-        .url
-        .strip_prefix("ws://")
-        .ok_or("only ws:// URLs are supported (put a TLS terminator in front for wss)")?;
+    max_message: usize,
+) -> Result<tokio_tungstenite::WebSocketStream<Stream2>, String> {
+    let (tls, rest) = match (target.url.strip_prefix("ws://"), target.url.strip_prefix("wss://")) {
+        (Some(r), _) => (false, r),
+        (_, Some(r)) => (true, r),
+        _ => return Err("the URL must start with ws:// or wss://".into()),
+    };
     let (hostport, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    let mut tcp = TcpStream::connect(hostport).await.map_err(|e| e.to_string())?;
+    let host = hostport.rsplit_once(':').map_or(hostport, |(h, p)| if p.parse::<u16>().is_ok() { h } else { hostport });
+    let addr = if hostport.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+        hostport.to_owned()
+    } else {
+        format!("{hostport}:{}", if tls { 443 } else { 80 })
+    };
+    let tcp = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(&addr))
+        .await
+        .map_err(|_| "no TCP connection within 10 s".to_owned())?
+        .map_err(|e| e.to_string())?;
     tcp.set_nodelay(true).ok();
+    let mut stream = if tls {
+        let config = tls_config(target)?;
+        let name =
+            rustls::pki_types::ServerName::try_from(host.trim_start_matches('[').trim_end_matches(']').to_owned())
+                .map_err(|e| format!("{host} is not a valid server name: {e}"))?;
+        let tls =
+            tokio::time::timeout(Duration::from_secs(10), tokio_rustls::TlsConnector::from(config).connect(name, tcp))
+                .await
+                .map_err(|_| "no TLS handshake within 10 s".to_owned())?
+                .map_err(|e| format!("TLS: {e}"))?;
+        Stream2::Tls(Box::new(tls))
+    } else {
+        Stream2::Plain(tcp)
+    };
     let key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 16]>());
     let mut req = format!(
         "GET {path} HTTP/1.1\r\nHost: {hostport}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -222,7 +486,7 @@ async fn connect(
         req.push_str(&format!("Authorization: Bearer {}\r\n", target.access_token.expose()));
     }
     req.push_str("\r\n");
-    tcp.write_all(req.as_bytes()).await.map_err(|e| e.to_string())?;
+    stream.write_all(req.as_bytes()).await.map_err(|e| e.to_string())?;
     // Read the response head byte by byte so no frame that follows it is swallowed.
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
@@ -230,7 +494,7 @@ async fn connect(
         if head.len() > 16 * 1024 {
             return Err("handshake response too long".into());
         }
-        let n = tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut byte))
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut byte))
             .await
             .map_err(|_| "no handshake response within 10 s".to_owned())?
             .map_err(|e| e.to_string())?;
@@ -258,57 +522,41 @@ async fn connect(
     if accept != base64::engine::general_purpose::STANDARD.encode(sha.finalize()) {
         return Err("wrong Sec-WebSocket-Accept in the handshake response".into());
     }
-    Ok(tokio_tungstenite::WebSocketStream::from_raw_socket(tcp, Role::Client, None).await)
+    let config = WebSocketConfig::default().max_message_size(Some(max_message)).max_frame_size(Some(max_message));
+    Ok(tokio_tungstenite::WebSocketStream::from_raw_socket(stream, Role::Client, Some(config)).await)
 }
 
-/// Runs one reverse WebSocket target for ever.
-pub async fn reverse(state: AppState, target: WebsocketReverse) {
+/// Runs one reverse WebSocket target until the gateway stops.
+pub async fn reverse(gateway: Gateway, target: WebsocketReverse) {
     let channel = reverse_channel(&target);
     let interval = Duration::from_millis(target.reconnect_interval.max(100));
     let mut failures = 0u32;
     loop {
-        let me = state.backend.self_id();
-        match connect(&target, &me).await {
+        if gateway.stop.is_cancelled() {
+            return;
+        }
+        let filter = EventFilter { skip_meta: false, accounts: gateway.select(&target.accounts) };
+        let self_id = gateway
+            .accounts
+            .iter()
+            .find(|a| filter.accounts.as_ref().is_none_or(|s| s.contains(&a.name)))
+            .map(|a| a.backend.known_wxid())
+            .unwrap_or_default();
+        let connected = tokio::select! {
+            _ = gateway.stop.cancelled() => return,
+            c = connect(&target, &self_id, gateway.config.http_server.max_body_bytes) => c,
+        };
+        match connected {
             Ok(ws) => {
                 failures = 0;
                 tracing::info!(url = %target.url, "reverse WebSocket connected");
-                let after = match state.outbox.cursor(&channel, state.outbox.latest()).await {
-                    Ok(c) => c,
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot read a reverse WebSocket cursor");
-                        tokio::time::sleep(interval).await;
-                        continue;
+                match gateway.outbox.cursor(&channel, gateway.outbox.latest()).await {
+                    Ok(after) => {
+                        connection(gateway.clone(), ws, Start { after, durable: Some(channel.clone()), filter }).await;
+                        tracing::warn!(url = %target.url, "reverse WebSocket disconnected; reconnecting");
                     }
-                };
-                let (mut sink, mut stream) = ws.split();
-                let (in_tx, in_rx) = mpsc::channel::<String>(64);
-                let (out_tx, mut out_rx) = mpsc::channel::<String>(OUT_QUEUE);
-                let (gone_tx, gone) = watch::channel(false);
-                let writer = tokio::spawn(async move {
-                    while let Some(text) = out_rx.recv().await {
-                        if sink.send(WsMessage::Text(text.into())).await.is_err() {
-                            break;
-                        }
-                    }
-                    let _ = sink.close().await;
-                });
-                let reader = tokio::spawn(async move {
-                    while let Some(Ok(msg)) = stream.next().await {
-                        let text = match msg {
-                            WsMessage::Text(t) => t.to_string(),
-                            WsMessage::Close(_) => break,
-                            _ => continue,
-                        };
-                        if in_tx.send(text).await.is_err() {
-                            break;
-                        }
-                    }
-                    let _ = gone_tx.send(true);
-                });
-                session(state.clone(), Start { after, durable: Some(channel.clone()) }, in_rx, out_tx, gone).await;
-                reader.abort();
-                let _ = writer.await;
-                tracing::warn!(url = %target.url, "reverse WebSocket disconnected; reconnecting");
+                    Err(e) => tracing::error!(error = %e, "cannot read a reverse WebSocket cursor"),
+                }
             }
             Err(why) => {
                 failures += 1;
@@ -317,6 +565,9 @@ pub async fn reverse(state: AppState, target: WebsocketReverse) {
                 }
             }
         }
-        tokio::time::sleep(interval).await;
+        tokio::select! {
+            _ = gateway.stop.cancelled() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
     }
 }

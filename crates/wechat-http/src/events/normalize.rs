@@ -18,6 +18,18 @@ use serde_json::{Value, json};
 use wcf::WxMsg;
 use wcf::message::{at_list, msg_type};
 
+/// What became of a received image.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum ImageFetch {
+    /// Not an image, or not fetched.
+    #[default]
+    NotAttempted,
+    /// Stored as `<date>/<file>`.
+    Fetched(String),
+    /// Could not be fetched; why.
+    Failed(String),
+}
+
 /// What the normaliser needs to know besides the message.
 #[derive(Clone, Debug, Default)]
 pub struct Context {
@@ -25,8 +37,10 @@ pub struct Context {
     pub self_id: String,
     /// `http://host:port` prefix for `/chat_image` URLs.
     pub base_url: String,
-    /// `<date>/<file>` of the fetched image (image messages).
-    pub image: Option<String>,
+    /// `""` or `"<account>/"`: what comes before the date in chat-image addresses.
+    pub image_prefix: String,
+    /// The fetched image (image messages).
+    pub image: ImageFetch,
     /// Chat-group name.
     pub room_name: Option<String>,
     /// Sender's display name.
@@ -44,9 +58,11 @@ pub struct Draft {
     pub body: Value,
     /// Legacy body, when it differs in shape.
     pub legacy: Option<Value>,
-    /// De-duplication key (`wx:<MsgSvrID>`), so a message recovered from the database and
-    /// pushed as well becomes one event.
+    /// De-duplication key (`wx:<account>:<MsgSvrID>` once the account sets it), so a message
+    /// recovered from the database and pushed as well becomes one event.
     pub source: Option<String>,
+    /// The account the event belongs to (`None` for gateway-wide events).
+    pub account: Option<String>,
 }
 
 fn base(kind: &str, detail: &str, time: f64, self_id: &str) -> Event {
@@ -103,7 +119,7 @@ pub fn normalize(m: &WxMsg, ctx: &Context) -> Option<Draft> {
                 "user_id": r.wxid, "comment": r.greeting, "flag": r.v4, "display_name": r.nickname,
                 "_ticket_v3": r.v3, "_scene": r.scene,
             });
-            Some(Draft { body: to_value(e), legacy: ctx.legacy.then_some(legacy), source })
+            Some(Draft { body: to_value(e), legacy: ctx.legacy.then_some(legacy), source, account: None })
         }
         msg_type::SYSTEM => {
             let e = if let Some(name) = m.content.strip_prefix("你已添加了") {
@@ -118,7 +134,7 @@ pub fn normalize(m: &WxMsg, ctx: &Context) -> Option<Draft> {
                 }
                 e
             };
-            Some(Draft { body: to_value(e), legacy: None, source })
+            Some(Draft { body: to_value(e), legacy: None, source, account: None })
         }
         msg_type::SYS_XML if m.content.contains("revokemsg") => {
             let recalled = xml_tag(&m.content, "newmsgid").unwrap_or_default().to_owned();
@@ -135,7 +151,7 @@ pub fn normalize(m: &WxMsg, ctx: &Context) -> Option<Draft> {
                     .with("message_id", recalled)
                     .with("user_id", user)
             };
-            Some(Draft { body: to_value(e), legacy: None, source })
+            Some(Draft { body: to_value(e), legacy: None, source, account: None })
         }
         _ if m.is_self => None,
         msg_type::MOMENTS => None,
@@ -153,7 +169,11 @@ fn message(m: &WxMsg, ctx: &Context, time: f64, source: Option<String>) -> Draft
     for w in &ats {
         segs.push(if w == "notify@all" { Segment::MentionAll } else { Segment::mention(w.clone()) });
     }
-    let image_url = ctx.image.as_ref().map(|rel| format!("{}/chat_image/{rel}", ctx.base_url));
+    let fetched = match &ctx.image {
+        ImageFetch::Fetched(rel) => Some(format!("{}{rel}", ctx.image_prefix)),
+        _ => None,
+    };
+    let image_url = fetched.as_ref().map(|rel| format!("{}/chat_image/{rel}", ctx.base_url));
     match m.r#type {
         msg_type::TEXT => {
             let text = if ats.is_empty() { m.content.clone() } else { strip_mentions(&m.content) };
@@ -166,7 +186,10 @@ fn message(m: &WxMsg, ctx: &Context, time: f64, source: Option<String>) -> Draft
             if let Some(url) = &image_url {
                 extra.insert("url".into(), Value::String(url.clone()));
             }
-            let file_id = ctx.image.as_ref().map(|r| format!("chat_image/{r}")).unwrap_or_default();
+            if let ImageFetch::Failed(why) = &ctx.image {
+                extra.insert("wx.fetch_error".into(), Value::String(why.clone()));
+            }
+            let file_id = fetched.as_ref().map(|r| format!("chat_image/{r}")).unwrap_or_default();
             segs.push(Segment::Image { file_id, extra });
         }
         other => {
@@ -193,7 +216,7 @@ fn message(m: &WxMsg, ctx: &Context, time: f64, source: Option<String>) -> Draft
         e = e.with("group_id", m.roomid.clone()).with("wx.room_name", ctx.room_name.clone().unwrap_or_default());
     }
     if !ctx.legacy {
-        return Draft { body: to_value(e), legacy: None, source };
+        return Draft { body: to_value(e), legacy: None, source, account: None };
     }
     let at_names: Vec<String> = ats.iter().filter(|w| *w != "notify@all").cloned().collect();
     let legacy_item = json!({
@@ -217,7 +240,7 @@ fn message(m: &WxMsg, ctx: &Context, time: f64, source: Option<String>) -> Draft
         "time": time, "type": "message", "detail_type": detail, "sub_type": "",
         "self_id": ctx.self_id, "message": [legacy_item],
     });
-    Draft { body: to_value(e), legacy: Some(legacy), source }
+    Draft { body: to_value(e), legacy: Some(legacy), source, account: None }
 }
 
 fn type_name(t: u32) -> &'static str {
@@ -312,7 +335,7 @@ mod tests {
     #[test]
     fn images_point_at_chat_image() {
         let m = WxMsg { id: 9, r#type: 3, sender: "wxid_bob".into(), roomid: "wxid_bob".into(), ..Default::default() };
-        let c = Context { image: Some("2026-11-29/abc.png".into()), ..ctx() };
+        let c = Context { image: ImageFetch::Fetched("2026-11-29/abc.png".into()), ..ctx() };
         let d = normalize(&m, &c).unwrap();
         assert_eq!(
             d.body["message"],
@@ -321,6 +344,13 @@ mod tests {
         assert_eq!(
             d.legacy.unwrap()["message"][0]["chat_img_url"],
             "http://127.0.0.1:10614/chat_image/2026-11-29/abc.png"
+        );
+        let c = Context { image: ImageFetch::Failed("WeChat could not download it".into()), ..ctx() };
+        let d = normalize(&m, &c).unwrap();
+        assert_eq!(
+            d.body["message"],
+            json!([{"type": "image", "data": {"file_id": "", "wx.fetch_error": "WeChat could not download it"}}]),
+            "the event still arrives, saying why there is no image"
         );
     }
 

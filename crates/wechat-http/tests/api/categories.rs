@@ -30,8 +30,8 @@ async fn category_lifecycle_and_errors() {
         json!([{"id": vip_id, "name": "VIP"}, {"id": friends_id, "name": "Friends"}])
     );
 
-    // Members: type from the contact list first, id patterns second.
-    for m in ["wxid_alice", "1001@chatroom", "wxid_unknown_but_valid", "custom_id1", "555@chatroom"] {
+    // Members are friends and chat groups of the account, typed from the contact list.
+    for m in ["wxid_alice", "1001@chatroom", "wxid_bob", "wxid_carol", "1002@chatroom"] {
         app.ok("add_member_to_group", json!({"group_id": vip_id, "member_id": m})).await;
     }
     let members = app.ok("get_group_members", json!({"group_id": vip_id})).await;
@@ -40,11 +40,15 @@ async fn category_lifecycle_and_errors() {
         json!([
             {"id": "wxid_alice", "type": "user"},
             {"id": "1001@chatroom", "type": "group_chat"},
-            {"id": "wxid_unknown_but_valid", "type": "user"},
-            {"id": "custom_id1", "type": "user"},
-            {"id": "555@chatroom", "type": "group_chat"},
+            {"id": "wxid_bob", "type": "user"},
+            {"id": "wxid_carol", "type": "user"},
+            {"id": "1002@chatroom", "type": "group_chat"},
         ])
     );
+    for stranger in ["wxid_unknown_but_valid", "custom_id1", "555@chatroom"] {
+        let msg = app.fails("add_member_to_group", json!({"group_id": vip_id, "member_id": stranger}), 10003).await;
+        assert!(msg.contains("not a contact of this account"), "{msg}");
+    }
     assert_eq!(app.ok("get_group_members", json!({"group_name": "VIP"})).await, members);
     let (_, via_get) = app.get(&format!("/get_group_members?group_id={vip_id}")).await;
     assert_eq!(via_get["data"], members);
@@ -68,9 +72,9 @@ async fn category_lifecycle_and_errors() {
     );
     assert_eq!(app.ok("get_member_groups", json!({"member_id": "wxid_nobody"})).await, json!([]));
 
-    app.ok("remove_member_from_group", json!({"group_id": vip_id, "member_id": "custom_id1"})).await;
+    app.ok("remove_member_from_group", json!({"group_id": vip_id, "member_id": "wxid_carol"})).await;
     assert!(
-        app.fails("remove_member_from_group", json!({"group_id": vip_id, "member_id": "custom_id1"}), 10003)
+        app.fails("remove_member_from_group", json!({"group_id": vip_id, "member_id": "wxid_carol"}), 10003)
             .await
             .contains("not in")
     );
@@ -84,6 +88,11 @@ async fn category_lifecycle_and_errors() {
     app.ok("rename_group", json!({"group_id": vip_id, "new_name": "Gold"})).await;
     app.fails("rename_group", json!({"group_id": "no-such-id", "new_name": "X"}), 10003).await;
     app.fails("rename_group", json!({"group_id": vip_id}), 10003).await;
+    for invisible in ["V\u{200B}IP", "Gold\u{202E}", "a\u{0007}b", "\u{FEFF}x"] {
+        let msg = app.fails("create_group", json!({"group_name": invisible}), 10003).await;
+        assert!(msg.contains("invisible character"), "{msg}");
+        app.fails("rename_group", json!({"group_id": vip_id, "new_name": invisible}), 10003).await;
+    }
 
     // Everything acknowledged survives a restart.
     app.restart().await;
@@ -103,4 +112,42 @@ async fn category_lifecycle_and_errors() {
     app.fails("delete_group", json!({"group_id": friends_id}), 10003).await;
     assert!(app.fails("delete_group", json!({}), 10003).await.contains("group_id"));
     assert_eq!(app.ok("get_groups", json!({})).await, json!([]));
+}
+
+#[tokio::test]
+async fn id_patterns_decide_only_while_wechat_was_never_reachable() {
+    // A gateway whose WeChat is not there (and never was): patterns are all it has.
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::helpers::test_config(dir.path(), "tcp://127.0.0.1:9");
+    config.wcf.call_timeout_ms = 300;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let running = wechat_http::start(config, listener).await.unwrap();
+    let base = format!("http://{}", running.addr());
+    let http = reqwest::Client::new();
+    let call = |action: &'static str, params: serde_json::Value| {
+        let (http, url) = (http.clone(), format!("{base}/{action}"));
+        async move {
+            http.post(url)
+                .bearer_auth(crate::helpers::TOKEN)
+                .json(&json!({ "params": params }))
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let id = call("create_group", json!({"group_name": "offline"})).await["data"]["id"].as_str().unwrap().to_owned();
+    for ok in ["wxid_someone", "custom_id1", "555@chatroom"] {
+        assert_eq!(call("add_member_to_group", json!({"group_id": id, "member_id": ok})).await["retcode"], 0, "{ok}");
+    }
+    for bad in ["!!", "a b", "gh_news"] {
+        assert_eq!(
+            call("add_member_to_group", json!({"group_id": id, "member_id": bad})).await["retcode"],
+            10003,
+            "{bad}"
+        );
+    }
+    running.shutdown().await;
 }

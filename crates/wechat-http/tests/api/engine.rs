@@ -7,7 +7,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use crate::helpers::{PNG, TOKEN, file_server, post_detached, spawn_with, within};
+use crate::helpers::{PNG, TOKEN, file_server, fixture_with, post_detached, spawn_fixture, spawn_with, within};
 
 fn ts(s: &Value) -> u64 {
     s["ts"].as_u64().unwrap()
@@ -90,7 +90,8 @@ async fn category_with(app: &crate::helpers::TestApp, name: &str, members: impl 
 
 #[tokio::test]
 async fn async_jobs_report_progress_and_can_be_cancelled() {
-    let app = spawn_with(|c| {
+    let members = fixture_with((0..40).map(|i| format!("wxid_member{i:03}")));
+    let app = spawn_fixture(members, Duration::from_secs(5), |c| {
         c.answer_delay_rand_min = 0.02;
         c.answer_delay_rand_max = 0.03;
     })
@@ -125,7 +126,8 @@ async fn async_jobs_report_progress_and_can_be_cancelled() {
 
 #[tokio::test]
 async fn a_broadcast_killed_halfway_completes_exactly_once() {
-    let setup = crate::helpers::binary_setup(
+    let setup = crate::helpers::binary_setup_with(
+        fixture_with((0..200).map(|i| format!("wxid_r{i:03}"))),
         Duration::from_secs(5),
         "answer_delay_rand_min: 0.005\nanswer_delay_rand_max: 0.01\n",
     )
@@ -197,7 +199,9 @@ async fn delete_message_recalls_through_wechat_ids() {
 
 #[tokio::test]
 async fn files_by_id_for_images_and_files() {
-    let app = spawn_with(|_| {}).await;
+    let readable = tempfile::tempdir().unwrap();
+    let readable_dir = readable.path().to_path_buf();
+    let app = spawn_with(|c| c.media.readable_dirs = vec![readable_dir]).await;
     let files = file_server().await;
     let b64 = base64::engine::general_purpose::STANDARD.encode(PNG);
     let sha = wechat_http::files::sha256_hex(PNG);
@@ -210,7 +214,7 @@ async fn files_by_id_for_images_and_files() {
         .as_str()
         .unwrap()
         .to_owned();
-    let local = app.path("notes.txt");
+    let local = readable.path().join("notes.txt");
     std::fs::write(&local, "hello").unwrap();
     let txt = app.ok("upload_file", json!({"type": "path", "path": local.to_str().unwrap()})).await["file_id"]
         .as_str()

@@ -3,8 +3,8 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use wcf_emulator::{Emulator, EmulatorConfig};
-use wechat_http::{Config, Gateway};
+use wcf_emulator::{Emulator, EmulatorConfig, Fixture};
+use wechat_http::{Config, Gateway, Running};
 
 pub(crate) const TOKEN: &str = "test-token";
 
@@ -13,7 +13,7 @@ pub(crate) const PNG: &[u8] = wcf_emulator::wechat::DEFAULT_PNG;
 
 pub(crate) struct TestApp {
     pub(crate) base: String,
-    pub(crate) gateway: Option<Gateway>,
+    pub(crate) running: Option<Running>,
     pub(crate) emu: Emulator,
     pub(crate) control: String,
     pub(crate) http: reqwest::Client,
@@ -50,11 +50,30 @@ pub(crate) async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
 
 /// `push_timeout`: how long the emulator holds a push while no client is connected.
 pub(crate) async fn spawn_full(push_timeout: Duration, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_fixture(Fixture::builtin(), push_timeout, tweak).await
+}
+
+/// The built-in fixture plus friends with these wxids (named after them).
+pub(crate) fn fixture_with(friends: impl IntoIterator<Item = String>) -> Fixture {
+    let mut f = Fixture::builtin();
+    for wxid in friends {
+        f.contacts.push(wcf_emulator::fixture::FixtureContact { name: wxid.clone(), wxid, ..Default::default() });
+    }
+    f
+}
+
+/// A gateway against an emulator seeded with `fixture`.
+pub(crate) async fn spawn_fixture(
+    fixture: Fixture,
+    push_timeout: Duration,
+    tweak: impl FnOnce(&mut Config),
+) -> TestApp {
     wechat_http::install_tls_provider();
     let dir = tempfile::tempdir().unwrap();
     let emu = Emulator::start(EmulatorConfig {
         data_dir: Some(dir.path().join("wechat")),
         push_timeout,
+        fixture,
         ..Default::default()
     })
     .await
@@ -63,7 +82,7 @@ pub(crate) async fn spawn_full(push_timeout: Duration, tweak: impl FnOnce(&mut C
     tweak(&mut config);
     let control = emu.control_url().unwrap();
     let mut app =
-        TestApp { base: String::new(), gateway: None, emu, control, http: reqwest::Client::new(), dir, config };
+        TestApp { base: String::new(), running: None, emu, control, http: reqwest::Client::new(), dir, config };
     app.start_gateway().await;
     app.wait_connected().await;
     app
@@ -72,33 +91,37 @@ pub(crate) async fn spawn_full(push_timeout: Duration, tweak: impl FnOnce(&mut C
 impl TestApp {
     pub(crate) async fn start_gateway(&mut self) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let gateway = wechat_http::start(self.config.clone(), listener).await.unwrap();
-        self.base = format!("http://{}", gateway.addr());
-        self.gateway = Some(gateway);
+        let running = wechat_http::start(self.config.clone(), listener).await.unwrap();
+        self.base = format!("http://{}", running.addr());
+        self.running = Some(running);
     }
 
     /// Stops the gateway and starts a new one on the same database and emulator.
     pub(crate) async fn restart(&mut self) {
-        self.gateway.take().unwrap().shutdown().await;
+        self.running.take().unwrap().shutdown().await;
         self.start_gateway().await;
         self.wait_connected().await;
     }
 
     pub(crate) fn gateway(&self) -> &Gateway {
-        self.gateway.as_ref().unwrap()
+        self.running.as_ref().unwrap().gateway()
     }
 
     pub(crate) async fn wait_connected(&self) {
-        within("gateway connected to WeChat", async {
+        let last = std::sync::Arc::new(std::sync::Mutex::new(Value::Null));
+        let l = last.clone();
+        let r = tokio::time::timeout(Duration::from_secs(30), async {
             loop {
                 let (_, r) = self.action("get_status", json!({})).await;
                 if r["data"]["good"] == true && r["data"]["bots"][0]["self"]["user_id"] == "wxid_bot" {
                     break;
                 }
+                *l.lock().unwrap() = r;
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         })
         .await;
+        assert!(r.is_ok(), "hung waiting for gateway connected to WeChat; last status {}", last.lock().unwrap());
     }
 
     /// `POST /<action>` with the seed's envelope.
@@ -274,6 +297,7 @@ pub(crate) fn hook_target(url: &str, secret: &str) -> wechat_http::config::HttpP
         max_retries: 1000,
         time_out: 2,
         format: wechat_http::config::EventFormat::Onebot12,
+        accounts: Vec::new(),
     }
 }
 
@@ -318,12 +342,18 @@ pub(crate) struct BinarySetup {
 }
 
 pub(crate) async fn binary_setup(push_timeout: Duration, extra_yaml: &str) -> BinarySetup {
+    binary_setup_with(Fixture::builtin(), push_timeout, extra_yaml).await
+}
+
+/// [`binary_setup`] with the emulator seeded from `fixture`.
+pub(crate) async fn binary_setup_with(fixture: Fixture, push_timeout: Duration, extra_yaml: &str) -> BinarySetup {
     wechat_http::install_tls_provider();
     let dir = tempfile::tempdir().unwrap();
     let emu = Emulator::start(EmulatorConfig {
         data_dir: Some(dir.path().join("wechat")),
         control: None,
         push_timeout,
+        fixture,
         ..Default::default()
     })
     .await

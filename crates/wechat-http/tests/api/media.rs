@@ -73,6 +73,6 @@ async fn old_image_folders_are_purged() {
         std::fs::write(d.join("a.png"), PNG).unwrap();
     }
     std::fs::create_dir_all(app.path("img").join("not-a-date")).unwrap();
-    assert_eq!(app.gateway().state().media.purge_old_images(), 1);
+    assert_eq!(app.gateway().accounts[0].media.purge_old_images(), 1);
     assert!(!old.exists() && recent.exists() && app.path("img").join("not-a-date").exists());
 }

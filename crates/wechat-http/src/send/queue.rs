@@ -1,5 +1,5 @@
-//! The send queue every outgoing message goes through (HTTP, WebSocket, quick actions,
-//! broadcasts): one send at a time, in arrival order, each after a random pause in
+//! The send queue of one account, which every outgoing message goes through (HTTP,
+//! WebSocket, quick actions, broadcasts): one send at a time, in arrival order, each after a random pause in
 //! `[answer_delay_rand_min, answer_delay_rand_max]`, and within the optional rolling limits
 //! `send.max_per_minute` / `send.max_per_hour` (anti-ban pacing). A send that cannot start
 //! within `send.queue_timeout` fails with retcode 36001 and sends nothing.
@@ -9,7 +9,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::config::Config;
+use crate::config::AccountEntry;
 use crate::error::{ApiError, ApiResult};
 
 /// Serialises sends and paces them.
@@ -62,13 +62,8 @@ impl Window {
 }
 
 impl Pacer {
-    /// From the config.
-    pub fn new(config: &Config) -> Self {
-        if config.answer_delay_rand_max <= 0.0 {
-            tracing::warn!(
-                "answer_delay_rand_min/max are 0: sends are not paced, which risks the account being limited"
-            );
-        }
+    /// The queue of an account.
+    pub fn new(config: &AccountEntry) -> Self {
         Self {
             turn: tokio::sync::Mutex::new(Window::default()),
             min: config.answer_delay_rand_min,

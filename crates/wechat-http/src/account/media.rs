@@ -1,7 +1,7 @@
-//! Media: received chat images (fetched from WeChat, stored under
+//! One account's media: received chat images (fetched from WeChat, stored under
 //! `img_dir_path/<YYYY-MM-DD>/<file>`, purged after `img_valid_duration` days), files fetched
-//! from URLs for WeChat to send, and the mapping between this machine's paths and the WeChat
-//! host's.
+//! from URLs for WeChat to send (never from `media.deny_networks`), and the mapping between
+//! this machine's paths and the WeChat host's.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -88,15 +88,19 @@ impl PathMap {
     }
 }
 
-/// Media handling.
+/// One account's media: where its chat images and staged files live, and URL downloads.
 #[derive(Clone, Debug)]
 pub struct Media {
     img_dir: PathBuf,
     staging_dir: PathBuf,
+    /// `""` for the single implicit account, `"<name>/"` when several are configured: the
+    /// part of `/chat_image/…` and of chat-image file ids before the date.
+    url_prefix: String,
     keep_days: u64,
     settings: config::Media,
     paths: PathMap,
     http: reqwest::Client,
+    deny: crate::net::DenyList,
 }
 
 /// Checks `<date>/<file>` from a URL: a `YYYY-MM-DD` folder and a plain file name. Anything else
@@ -118,25 +122,38 @@ fn today() -> String {
 }
 
 impl Media {
-    /// From the config.
-    pub fn new(config: &config::Config) -> ApiResult<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(config.media.download_timeout.max(1)))
-            .connect_timeout(Duration::from_secs(config.media.download_timeout.clamp(1, 10)))
-            .user_agent(concat!("wechat-http/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ApiError::Internal(format!("HTTP client: {e}")))?;
-        for dir in [&config.img_dir_path, &config.media.staging_dir] {
-            std::fs::create_dir_all(dir)
+    /// The media of `account`. With several accounts configured (`own_folders`) each gets
+    /// `<img_dir_path>/<name>/` and `<staging_dir>/<name>/`.
+    pub fn new(config: &config::Config, account: &config::AccountEntry, own_folders: bool) -> ApiResult<Self> {
+        let deny = crate::net::DenyList::new(&config.media.deny_networks);
+        let http = crate::net::guarded_client(
+            deny.clone(),
+            Duration::from_secs(config.media.download_timeout.max(1)),
+            Duration::from_secs(config.media.download_timeout.clamp(1, 10)),
+        )
+        .map_err(|e| ApiError::Internal(format!("HTTP client: {e}")))?;
+        let (img_dir, staging_dir, url_prefix) = if own_folders {
+            (
+                config.img_dir_path.join(&account.name),
+                config.media.staging_dir.join(&account.name),
+                format!("{}/", account.name),
+            )
+        } else {
+            (config.img_dir_path.clone(), config.media.staging_dir.clone(), String::new())
+        };
+        for dir in [&img_dir, &staging_dir] {
+            crate::fsx::create_private_dir(dir)
                 .map_err(|e| ApiError::Filesystem(format!("cannot create {}: {e}", dir.display())))?;
         }
         Ok(Self {
-            img_dir: absolute(&config.img_dir_path),
-            staging_dir: absolute(&config.media.staging_dir),
+            img_dir: absolute(&img_dir),
+            staging_dir: absolute(&staging_dir),
+            url_prefix,
             keep_days: config.img_valid_duration,
             settings: config.media.clone(),
-            paths: PathMap::new(config.wcf.path_mapping.clone()),
+            paths: PathMap::new(account.wcf.path_mapping.clone()),
             http,
+            deny,
         })
     }
 
@@ -145,13 +162,17 @@ impl Media {
         &self.paths
     }
 
+    /// `""` or `"<account>/"`: what comes before the date in chat-image addresses.
+    pub fn url_prefix(&self) -> &str {
+        &self.url_prefix
+    }
+
     /// Fetches a received image: asks WeChat to download it, then to decrypt it into today's
     /// image folder; retries while WeChat is still downloading. Returns `<date>/<file>`.
     pub async fn fetch_chat_image(&self, client: &wcf::Client, id: u64, extra: &str) -> ApiResult<String> {
         let date = today();
         let dir = self.img_dir.join(&date);
-        tokio::fs::create_dir_all(&dir)
-            .await
+        crate::fsx::create_private_dir(&dir)
             .map_err(|e| ApiError::Filesystem(format!("cannot create {}: {e}", dir.display())))?;
         if !self.paths.to_local(extra).exists() {
             client.download_attach(id, "", extra).await.map_err(|e| ApiError::from_wcf("download the image", &e))?;
@@ -184,7 +205,7 @@ impl Media {
         }
     }
 
-    /// The local file behind `/chat_image/<date>/<file>`.
+    /// The local file behind `/chat_image/[<account>/]<date>/<file>`.
     pub fn chat_image(&self, date: &str, file: &str) -> ApiResult<PathBuf> {
         let not_found = || ApiError::NotFound(format!("no chat image {date}/{file}"));
         check_image_path(date, file).ok_or_else(not_found)?;
@@ -207,6 +228,34 @@ impl Media {
         removed
     }
 
+    /// Deletes staged files (`<staging>/<uuid>/…`) older than `media.retention_days`, except
+    /// `keep` (paths still referenced); returns how many folders went.
+    pub fn purge_staging(&self, keep: &dyn Fn(&Path) -> bool) -> usize {
+        if self.settings.retention_days == 0 {
+            return 0;
+        }
+        let max_age = Duration::from_secs(self.settings.retention_days * 86_400);
+        let Ok(entries) = std::fs::read_dir(&self.staging_dir) else { return 0 };
+        let mut removed = 0;
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            // Only the folders this gateway makes: a UUID each (uploads live under files/).
+            if uuid::Uuid::parse_str(&name).is_err() {
+                continue;
+            }
+            let old = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|a| a > max_age);
+            if old && !keep(&e.path()) && std::fs::remove_dir_all(e.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        removed
+    }
+
     /// The staging folder (absolute).
     pub fn staging_dir(&self) -> &Path {
         &self.staging_dir
@@ -220,14 +269,26 @@ impl Media {
         self.stage_bytes(&body, name.as_deref(), image, url).await
     }
 
-    /// Downloads `url` (http/https) with the size limit and timeout.
+    /// Downloads `url` (http/https) with the size limit and timeout, never reaching
+    /// `media.deny_networks` (checked on every resolved address and redirect hop).
     pub async fn download(&self, url: &str) -> ApiResult<Vec<u8>> {
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(ApiError::BadParam(format!("{url:?} is not an http(s) URL")));
+        let parsed: reqwest::Url = match url.parse() {
+            Ok(u) if url.starts_with("http://") || url.starts_with("https://") => u,
+            _ => return Err(ApiError::BadParam(format!("{url:?} is not an http(s) URL"))),
+        };
+        let denied = || {
+            ApiError::Download(format!(
+                "downloading {url} is not allowed: the address is in media.deny_networks (nothing was contacted)"
+            ))
+        };
+        if crate::net::url_denied(&parsed, &self.deny) {
+            return Err(denied());
         }
         let max = self.settings.max_download_bytes;
         let fail = |e: reqwest::Error| {
-            if e.is_timeout() {
+            if crate::net::is_denied(&e) {
+                denied()
+            } else if e.is_timeout() {
                 ApiError::Download(format!(
                     "downloading {url} timed out after {} s (media.download_timeout)",
                     self.settings.download_timeout
@@ -236,30 +297,29 @@ impl Media {
                 ApiError::Download(format!("cannot download {url}: {e}"))
             }
         };
-        let rsp = self.http.get(url).send().await.map_err(fail)?;
+        let rsp = self.http.get(parsed).send().await.map_err(fail)?;
         if !rsp.status().is_success() {
             return Err(ApiError::Download(format!("downloading {url} failed: HTTP {}", rsp.status())));
         }
+        let too_large =
+            || ApiError::Download(format!("{url} is larger than the {max}-byte limit (media.max_download_bytes)"));
         if rsp.content_length().is_some_and(|n| n > max) {
-            return Err(ApiError::Download(format!(
-                "{url} is larger than the {max}-byte limit (media.max_download_bytes)"
-            )));
+            return Err(too_large());
         }
         let mut body = Vec::new();
         let mut stream = rsp.bytes_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(fail)?;
             if body.len() as u64 + chunk.len() as u64 > max {
-                return Err(ApiError::Download(format!(
-                    "{url} is larger than the {max}-byte limit (media.max_download_bytes)"
-                )));
+                return Err(too_large());
             }
             body.extend_from_slice(&chunk);
         }
         Ok(body)
     }
 
-    /// Writes bytes into the staging folder (as `<uuid>/<name>`); returns the WeChat path.
+    /// Writes bytes into the staging folder (as `<uuid>/<name>`, owner-only); returns the
+    /// WeChat path.
     pub async fn stage_bytes(&self, bytes: &[u8], name: Option<&str>, image: bool, source: &str) -> ApiResult<String> {
         let sniffed = sniff_image(bytes);
         if image && sniffed.is_none() {
@@ -268,16 +328,12 @@ impl Media {
             )));
         }
         let name = match (name, sniffed) {
-            (Some(n), _) if !n.is_empty() => sanitize_name(n),
+            (Some(n), _) if !n.is_empty() => crate::fsx::sanitize_name(n),
             (_, Some((_, ext))) => format!("image.{ext}"),
             _ => "file.bin".to_owned(),
         };
-        let dir = self.staging_dir.join(uuid::Uuid::new_v4().to_string());
-        tokio::fs::create_dir_all(&dir)
-            .await
-            .map_err(|e| ApiError::Filesystem(format!("cannot create {}: {e}", dir.display())))?;
-        let path = dir.join(name);
-        tokio::fs::write(&path, bytes)
+        let path = self.staging_dir.join(uuid::Uuid::new_v4().to_string()).join(name);
+        crate::fsx::write_private_async(path.clone(), bytes.to_vec())
             .await
             .map_err(|e| ApiError::Filesystem(format!("cannot write {}: {e}", path.display())))?;
         Ok(self.paths.to_wechat(&path))
@@ -301,14 +357,6 @@ pub fn url_file_name(url: &str) -> Option<String> {
     let path = url.split(['?', '#']).next()?;
     let last = path.rsplit('/').next()?;
     (!last.is_empty() && last.contains('.')).then(|| last.to_owned())
-}
-
-/// A file name safe on every platform.
-pub fn sanitize_name(n: &str) -> String {
-    let cleaned: String =
-        n.chars().map(|c| if c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | ' ') { c } else { '_' }).collect();
-    let cleaned = cleaned.trim_start_matches('.').trim();
-    if cleaned.is_empty() { "file.bin".into() } else { cleaned.chars().take(100).collect() }
 }
 
 #[cfg(test)]
@@ -358,7 +406,6 @@ mod tests {
     fn names_from_urls() {
         assert_eq!(url_file_name("http://h/a/b/report.pdf?x=1").as_deref(), Some("report.pdf"));
         assert_eq!(url_file_name("http://h/a/b/"), None);
-        assert_eq!(sanitize_name("../../etc/passwd"), "_.._etc_passwd");
         assert_eq!(parse_date("2026-02-03"), time::Date::from_calendar_date(2026, time::Month::February, 3).ok());
     }
 }

@@ -1,4 +1,5 @@
-//! The link to WeChat: the WeChatFerry client, its connection state and the account identity.
+//! The link to one account's WeChat: the WeChatFerry client, its connection state and the
+//! account's identity.
 
 use std::sync::RwLock;
 
@@ -15,12 +16,14 @@ pub struct Backend {
     pub client: wcf::Client,
     state: watch::Receiver<ConnectionState>,
     me: RwLock<Option<UserInfo>>,
+    /// The wxid last seen (also from the store, before WeChat answers), for routing.
+    known_wxid: RwLock<String>,
 }
 
 impl Backend {
     /// Wraps a client whose receiver publishes `state`.
-    pub fn new(client: wcf::Client, state: watch::Receiver<ConnectionState>) -> Self {
-        Self { client, state, me: RwLock::new(None) }
+    pub fn new(client: wcf::Client, state: watch::Receiver<ConnectionState>, known_wxid: String) -> Self {
+        Self { client, state, me: RwLock::new(None), known_wxid: RwLock::new(known_wxid) }
     }
 
     /// Current connection state.
@@ -31,6 +34,11 @@ impl Backend {
     /// A watch of the connection state.
     pub fn watch(&self) -> watch::Receiver<ConnectionState> {
         self.state.clone()
+    }
+
+    /// True when connected and logged in.
+    pub fn online(&self) -> bool {
+        self.state() == ConnectionState::Connected
     }
 
     /// The state as a word: `connected`, `disconnected` or `logged_out`.
@@ -44,17 +52,23 @@ impl Backend {
 
     /// The account (cached after the first success).
     pub async fn me(&self) -> ApiResult<UserInfo> {
-        if let Some(me) = self.me.read().unwrap_or_else(|p| p.into_inner()).clone() {
+        if let Some(me) = self.me_cached() {
             return Ok(me);
         }
         let me = self.client.user_info().await.map_err(|e| self.error("read the account", &e))?;
         *self.me.write().unwrap_or_else(|p| p.into_inner()) = Some(me.clone());
+        *self.known_wxid.write().unwrap_or_else(|p| p.into_inner()) = me.wxid.clone();
         Ok(me)
     }
 
-    /// The bot's wxid, if known ("" otherwise), without copying the whole account record.
+    /// The bot's wxid, if known this session ("" otherwise).
     pub fn self_id(&self) -> String {
         self.me.read().unwrap_or_else(|p| p.into_inner()).as_ref().map(|m| m.wxid.clone()).unwrap_or_default()
+    }
+
+    /// The wxid known from this session or an earlier one ("" if never seen).
+    pub fn known_wxid(&self) -> String {
+        self.known_wxid.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The cached account, if known.

@@ -1,0 +1,50 @@
+//! Received chat images: which message an image file belongs to, for lookups by message and
+//! for retention.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{Store, now};
+use crate::error::ApiResult;
+
+/// The chat images of one account.
+#[derive(Clone, Copy, Debug)]
+pub struct ChatImages<'a> {
+    pub(super) store: &'a Store,
+    pub(super) account: &'a str,
+}
+
+impl ChatImages<'_> {
+    /// Records that message `msg_id`'s image is at `rel_path` (`<date>/<file>`).
+    pub async fn record(&self, msg_id: u64, rel_path: &str) -> ApiResult<()> {
+        let (account, rel) = (self.account.to_owned(), rel_path.to_owned());
+        self.store
+            .write_log(move |c| {
+                c.execute(
+                    "INSERT OR REPLACE INTO chat_images(account, msg_id, rel_path, created_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![account, msg_id.to_string(), rel, now()],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// Where message `msg_id`'s image was stored.
+    pub async fn of_message(&self, msg_id: u64) -> ApiResult<Option<String>> {
+        let account = self.account.to_owned();
+        self.store
+            .read_log(move |c| {
+                Ok(c.query_row(
+                    "SELECT rel_path FROM chat_images WHERE account = ?1 AND msg_id = ?2",
+                    params![account, msg_id.to_string()],
+                    |r| r.get(0),
+                )
+                .optional()?)
+            })
+            .await
+    }
+
+    /// Forgets images recorded before `before` (of every account); returns how many.
+    pub async fn trim(&self, before: f64) -> ApiResult<usize> {
+        self.store.write_log(move |c| Ok(c.execute("DELETE FROM chat_images WHERE created_at < ?1", [before])?)).await
+    }
+}

@@ -1,0 +1,458 @@
+//! The gateway's own store: `<db_dir_path>/wechat-http.db` (SQLite, WAL), with numbered
+//! migrations and one repository per table. Nothing outside this module writes SQL against it.
+//!
+//! Two connections to the same file:
+//! * durable (`synchronous = FULL`): categories, friend requests, jobs, files — an
+//!   acknowledged change survives a crash, even of the machine;
+//! * log (`synchronous = NORMAL`): high-rate rows (the sent-message log, chat images, events).
+//!   A WAL commit there survives the process being killed; only a power loss can drop the
+//!   last few commits. This keeps an fsync off every send.
+//!
+//! The store is probed at start (a folder that cannot be written stops start-up with the path
+//! and the reason). Every write records whether it worked: [`Store::healthy`] is false after a
+//! failed write until the next one succeeds, and `get_status` reports it.
+//!
+//! Every repository takes plain values and returns plain rows, so a second backend
+//! (PostgreSQL) can implement the same methods without touching a handler.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::Connection;
+
+use crate::error::{ApiError, ApiResult};
+
+pub mod accounts;
+pub mod categories;
+pub mod chat_images;
+pub mod events;
+pub mod files;
+pub mod friend_requests;
+pub mod jobs;
+pub mod sent;
+
+pub use categories::{Category, Member, MemberType};
+pub use events::StoredEvent;
+pub use files::StoredFile;
+pub use friend_requests::FriendRequestRow;
+pub use sent::{SentPart, SentState};
+
+/// File name inside `db_dir_path`.
+pub const DB_FILE: &str = "wechat-http.db";
+
+const MIGRATIONS: &[&str] = &[
+    // 1: categories, sent messages, friend requests, chat images.
+    "CREATE TABLE categories(
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        created_at REAL NOT NULL);
+     CREATE TABLE category_members(
+        category_id TEXT NOT NULL REFERENCES categories(id) ON DELETE CASCADE,
+        member_id TEXT NOT NULL,
+        member_type TEXT NOT NULL,
+        added_at REAL NOT NULL,
+        PRIMARY KEY(category_id, member_id));
+     CREATE INDEX category_members_member ON category_members(member_id);
+     CREATE TABLE sent_messages(
+        message_id TEXT NOT NULL,
+        part INTEGER NOT NULL,
+        receiver TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        content TEXT NOT NULL,
+        sent_at REAL NOT NULL,
+        wx_msg_id INTEGER,
+        PRIMARY KEY(message_id, part));
+     CREATE INDEX sent_messages_time ON sent_messages(sent_at);
+     CREATE TABLE friend_requests(
+        flag TEXT PRIMARY KEY,
+        ticket_v3 TEXT NOT NULL,
+        scene INTEGER NOT NULL,
+        user_id TEXT NOT NULL,
+        nickname TEXT NOT NULL,
+        greeting TEXT NOT NULL,
+        received_at REAL NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        remark TEXT,
+        handled_at REAL);
+     CREATE TABLE chat_images(
+        msg_id TEXT PRIMARY KEY,
+        rel_path TEXT NOT NULL,
+        created_at REAL NOT NULL);",
+    // 2: the event outbox and delivery cursors.
+    "CREATE TABLE events(
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        time REAL NOT NULL,
+        kind TEXT NOT NULL,
+        body TEXT NOT NULL,
+        legacy TEXT,
+        source TEXT UNIQUE);
+     CREATE INDEX events_time ON events(time);
+     CREATE TABLE cursors(
+        channel TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        dropped INTEGER NOT NULL DEFAULT 0);",
+    // 3: uploaded files and durable broadcast jobs.
+    "CREATE TABLE files(
+        file_id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        path TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        created_at REAL NOT NULL);
+     CREATE TABLE send_jobs(
+        id TEXT PRIMARY KEY,
+        message_id TEXT NOT NULL,
+        items TEXT NOT NULL,
+        state TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        finished_at REAL);
+     CREATE TABLE send_job_receivers(
+        job_id TEXT NOT NULL REFERENCES send_jobs(id),
+        idx INTEGER NOT NULL,
+        receiver TEXT NOT NULL,
+        state TEXT NOT NULL,
+        error TEXT,
+        retcode INTEGER,
+        started_at REAL,
+        PRIMARY KEY(job_id, idx));",
+    // 4: every row belongs to an account; the sent log records intent and outcome, with parts
+    // numbered per receiver; known accounts.
+    "CREATE TABLE categories_v4(
+        id TEXT PRIMARY KEY,
+        account TEXT NOT NULL,
+        name TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        UNIQUE(account, name));
+     INSERT INTO categories_v4(id, account, name, created_at) SELECT id, 'default', name, created_at FROM categories;
+     DROP TABLE categories;
+     ALTER TABLE categories_v4 RENAME TO categories;
+     CREATE TABLE sent_v4(
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        receiver TEXT NOT NULL,
+        part INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        content TEXT NOT NULL,
+        state TEXT NOT NULL,
+        sent_at REAL NOT NULL,
+        wx_msg_id INTEGER,
+        error TEXT,
+        UNIQUE(message_id, receiver, part));
+     INSERT INTO sent_v4(account, message_id, receiver, part, kind, content, state, sent_at, wx_msg_id)
+        SELECT 'default', message_id, receiver, part % 100, kind, content, 'sent', sent_at, wx_msg_id FROM sent_messages;
+     DROP TABLE sent_messages;
+     ALTER TABLE sent_v4 RENAME TO sent_messages;
+     CREATE INDEX sent_messages_time ON sent_messages(sent_at);
+     CREATE INDEX sent_messages_state ON sent_messages(account, state);
+     CREATE INDEX sent_messages_receiver ON sent_messages(account, receiver);
+     CREATE TABLE friend_requests_v4(
+        account TEXT NOT NULL,
+        flag TEXT NOT NULL,
+        ticket_v3 TEXT NOT NULL,
+        scene INTEGER NOT NULL,
+        user_id TEXT NOT NULL,
+        nickname TEXT NOT NULL,
+        greeting TEXT NOT NULL,
+        received_at REAL NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        remark TEXT,
+        handled_at REAL,
+        PRIMARY KEY(account, flag));
+     INSERT INTO friend_requests_v4 SELECT 'default', flag, ticket_v3, scene, user_id, nickname, greeting,
+        received_at, state, remark, handled_at FROM friend_requests;
+     DROP TABLE friend_requests;
+     ALTER TABLE friend_requests_v4 RENAME TO friend_requests;
+     CREATE TABLE chat_images_v4(
+        account TEXT NOT NULL,
+        msg_id TEXT NOT NULL,
+        rel_path TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY(account, msg_id));
+     INSERT INTO chat_images_v4 SELECT 'default', msg_id, rel_path, created_at FROM chat_images;
+     DROP TABLE chat_images;
+     ALTER TABLE chat_images_v4 RENAME TO chat_images;
+     CREATE INDEX chat_images_time ON chat_images(created_at);
+     ALTER TABLE events ADD COLUMN account TEXT;
+     UPDATE events SET account = 'default', source = 'wx:default:' || substr(source, 4) WHERE source LIKE 'wx:%';
+     UPDATE events SET account = 'default' WHERE kind != 'meta' AND account IS NULL;
+     ALTER TABLE files ADD COLUMN account TEXT NOT NULL DEFAULT 'default';
+     CREATE INDEX files_sha ON files(account, sha256);
+     CREATE INDEX files_time ON files(created_at);
+     ALTER TABLE send_jobs ADD COLUMN account TEXT NOT NULL DEFAULT 'default';
+     CREATE TABLE accounts(
+        name TEXT PRIMARY KEY,
+        wxid TEXT NOT NULL DEFAULT '',
+        nickname TEXT NOT NULL DEFAULT '',
+        seen_at REAL);
+     CREATE TABLE probe(k TEXT PRIMARY KEY, v REAL NOT NULL);",
+];
+
+/// Unix time in seconds, fractional.
+pub fn now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+/// Why the store could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The folder cannot be created or written.
+    #[error("the database folder {path} cannot be written: {reason} (check db_dir_path and its permissions)")]
+    Folder {
+        /// Folder.
+        path: String,
+        /// Cause.
+        reason: String,
+    },
+    /// SQLite refused.
+    #[error("the database {path} cannot be opened: {reason}")]
+    Open {
+        /// File.
+        path: String,
+        /// Cause.
+        reason: String,
+    },
+}
+
+#[derive(Debug)]
+struct Inner {
+    durable: Mutex<Connection>,
+    log: Mutex<Connection>,
+    healthy: AtomicBool,
+    last_error: Mutex<Option<String>>,
+}
+
+/// The database. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+fn connection(path: &Path, sync: &str) -> rusqlite::Result<Connection> {
+    let mut conn = Connection::open(path)?;
+    // Transactions take the write lock at BEGIN: a deferred one that reads first and writes
+    // later fails at once (SQLITE_BUSY_SNAPSHOT) when the other connection wrote meanwhile.
+    conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", sync)?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+/// Creates `dir` (owner-only) and proves it can be written.
+fn probe_folder(dir: &Path) -> Result<(), StoreError> {
+    let folder = |e: std::io::Error| StoreError::Folder { path: dir.display().to_string(), reason: e.to_string() };
+    crate::fsx::create_private_dir(dir).map_err(folder)?;
+    let probe = dir.join(format!(".write-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"ok").map_err(folder)?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+impl Store {
+    /// Opens (creating) `<dir>/wechat-http.db`, applies pending migrations and writes a probe
+    /// row: a folder or file that cannot be written fails here, with the path and the reason.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        probe_folder(dir)?;
+        let path: PathBuf = dir.join(DB_FILE);
+        let open_err =
+            |e: rusqlite::Error| StoreError::Open { path: path.display().to_string(), reason: e.to_string() };
+        let mut durable = connection(&path, "FULL").map_err(open_err)?;
+        migrate(&mut durable).map_err(open_err)?;
+        durable.execute("INSERT OR REPLACE INTO probe(k, v) VALUES ('start', ?1)", [now()]).map_err(open_err)?;
+        let log = connection(&path, "NORMAL").map_err(open_err)?;
+        #[cfg(unix)]
+        for suffix in ["", "-wal", "-shm"] {
+            use std::os::unix::fs::PermissionsExt;
+            let f = dir.join(format!("{DB_FILE}{suffix}"));
+            let _ = std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600));
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                durable: Mutex::new(durable),
+                log: Mutex::new(log),
+                healthy: AtomicBool::new(true),
+                last_error: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// True unless the last write failed.
+    pub fn healthy(&self) -> bool {
+        self.inner.healthy.load(Ordering::SeqCst)
+    }
+
+    /// What the last failed write said (cleared by the next successful one).
+    pub fn last_error(&self) -> Option<String> {
+        self.inner.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn record<T>(&self, r: &ApiResult<T>) {
+        match r {
+            Ok(_) => {
+                if !self.inner.healthy.swap(true, Ordering::SeqCst) {
+                    tracing::info!("database writes work again");
+                    *self.inner.last_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                }
+            }
+            Err(ApiError::Database(detail)) => {
+                if self.inner.healthy.swap(false, Ordering::SeqCst) {
+                    tracing::error!(error = %detail, "a database write failed; sends are refused until writes work again");
+                }
+                *self.inner.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(detail.clone());
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Reads with the durable connection, on the blocking pool.
+    pub(crate) async fn read<T, F>(&self, f: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> ApiResult<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        on(move || f(&mut inner.durable.lock().unwrap_or_else(|p| p.into_inner()))).await
+    }
+
+    /// Writes with the durable connection; the outcome feeds [`Store::healthy`].
+    pub(crate) async fn write<T, F>(&self, f: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> ApiResult<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        let r = on(move || f(&mut inner.durable.lock().unwrap_or_else(|p| p.into_inner()))).await;
+        self.record(&r);
+        r
+    }
+
+    /// Reads with the log connection.
+    pub(crate) async fn read_log<T, F>(&self, f: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> ApiResult<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        on(move || f(&mut inner.log.lock().unwrap_or_else(|p| p.into_inner()))).await
+    }
+
+    /// Writes with the log connection; the outcome feeds [`Store::healthy`].
+    pub(crate) async fn write_log<T, F>(&self, f: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> ApiResult<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        let r = on(move || f(&mut inner.log.lock().unwrap_or_else(|p| p.into_inner()))).await;
+        self.record(&r);
+        r
+    }
+
+    /// Categories of `account`.
+    pub fn categories<'a>(&'a self, account: &'a str) -> categories::Categories<'a> {
+        categories::Categories { store: self, account }
+    }
+
+    /// The sent-message log of `account`.
+    pub fn sent<'a>(&'a self, account: &'a str) -> sent::SentLog<'a> {
+        sent::SentLog { store: self, account }
+    }
+
+    /// Broadcast jobs (of every account: a job id names its account).
+    pub fn jobs(&self) -> jobs::Jobs<'_> {
+        jobs::Jobs { store: self }
+    }
+
+    /// Uploaded files of `account`.
+    pub fn files<'a>(&'a self, account: &'a str) -> files::Files<'a> {
+        files::Files { store: self, account }
+    }
+
+    /// Friend requests of `account`.
+    pub fn friend_requests<'a>(&'a self, account: &'a str) -> friend_requests::FriendRequests<'a> {
+        friend_requests::FriendRequests { store: self, account }
+    }
+
+    /// Received chat images of `account`.
+    pub fn chat_images<'a>(&'a self, account: &'a str) -> chat_images::ChatImages<'a> {
+        chat_images::ChatImages { store: self, account }
+    }
+
+    /// The event outbox rows and delivery cursors.
+    pub fn events(&self) -> events::EventRows<'_> {
+        events::EventRows { store: self }
+    }
+
+    /// Accounts seen (name → wxid).
+    pub fn accounts(&self) -> accounts::Accounts<'_> {
+        accounts::Accounts { store: self }
+    }
+}
+
+async fn on<T, F>(f: F) -> ApiResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> ApiResult<T> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::Internal(format!("store task failed: {e}")))?
+}
+
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version as usize >= MIGRATIONS.len() {
+        return Ok(());
+    }
+    // Table rebuilds move rows between tables that reference each other.
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+        tracing::info!(version = i + 1, "database migrated");
+    }
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn migrations_apply_once_and_upgrade_old_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            // A database as the previous release left it (migrations 1-3) with a few rows.
+            let c = connection(&dir.path().join(DB_FILE), "FULL").unwrap();
+            for (i, sql) in MIGRATIONS[..3].iter().enumerate() {
+                c.execute_batch(sql).unwrap();
+                c.pragma_update(None, "user_version", (i + 1) as i64).unwrap();
+            }
+            c.execute_batch(
+                "INSERT INTO categories VALUES ('c1', 'VIP', 1.0);
+                 INSERT INTO category_members VALUES ('c1', 'wxid_a', 'user', 1.0);
+                 INSERT INTO sent_messages VALUES ('m1', 301, 'wxid_a', 'text', 'hi', 1.0, 42);
+                 INSERT INTO events(time, kind, body, source) VALUES (1.0, 'message', '{}', 'wx:77');",
+            )
+            .unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        let v: i64 = store.read(|c| Ok(c.pragma_query_value(None, "user_version", |r| r.get(0))?)).await.unwrap();
+        assert_eq!(v, MIGRATIONS.len() as i64);
+        let cats = store.categories("default").list().await.unwrap();
+        assert_eq!(cats, vec![Category { id: "c1".into(), name: "VIP".into() }]);
+        assert_eq!(store.categories("default").members("c1").await.unwrap().len(), 1);
+        assert!(store.categories("other").list().await.unwrap().is_empty(), "categories belong to an account");
+        let parts = store.sent("default").parts("m1").await.unwrap();
+        assert_eq!((parts[0].part, parts[0].wx_msg_id, parts[0].state), (1, Some(42), SentState::Sent));
+        assert_eq!(store.events().last_wx_source("default").await.unwrap(), Some(77));
+        assert!(store.healthy());
+    }
+}
