@@ -75,6 +75,10 @@ pub struct InboundMessage {
     /// @all (group only).
     #[serde(default)]
     pub at_all: bool,
+    /// Media whose full file WeChat can no longer download (expired on the CDN): only the
+    /// thumbnail exists, and `DOWNLOAD_ATTACH` answers -1.
+    #[serde(default)]
+    pub unavailable: bool,
 }
 
 /// A friend request to inject (`POST /friend_requests`).
@@ -440,7 +444,7 @@ impl WeChat {
                 if ImageFormat::sniff(&bytes).is_none() {
                     return invalid("`image_base64` must be a PNG, JPEG or GIF image".into());
                 }
-                let (thumb, extra, content) = self.store_image(id, &bytes)?;
+                let (thumb, extra, content) = self.store_image(id, &bytes, !m.unavailable)?;
                 (wcf::message::msg_type::IMAGE, content, thumb, extra)
             }
             "voice" => (
@@ -485,7 +489,7 @@ impl WeChat {
 
     /// Writes an image as WeChat does: the thumbnail `.dat` at once, the full `.dat` only when
     /// `DOWNLOAD_ATTACH` asks (kept meanwhile under `<data>/cdn/`).
-    fn store_image(&self, id: u64, bytes: &[u8]) -> Result<(String, String, String), ControlError> {
+    fn store_image(&self, id: u64, bytes: &[u8], on_cdn: bool) -> Result<(String, String, String), ControlError> {
         let key = loop {
             let k: u8 = rand::random();
             // Key 0 would leave the file plain; the real client never uses it.
@@ -502,7 +506,9 @@ impl WeChat {
         let extra = base.join("Image").join(&month).join(format!("{hash}.dat"));
         std::fs::create_dir_all(thumb.parent().expect("has parent"))?;
         std::fs::write(&thumb, &encoded)?;
-        std::fs::write(self.cdn_dir.join(format!("{id}.dat")), &encoded)?;
+        if on_cdn {
+            std::fs::write(self.cdn_dir.join(format!("{id}.dat")), &encoded)?;
+        }
         let content = format!(
             r#"<msg><img aeskey="{}" cdnthumburl="emulated" length="{}" md5="{hash}" hevc_mid_size="0" /></msg>"#,
             hex_id(16),

@@ -12,7 +12,7 @@
 //! | `WhoAmI` | 10101 | 200 |
 //! | `UnknownSelf` | 10102 | 200 |
 //! | `Unauthorized` / `Forbidden` | 10001 | 401 / 403 |
-//! | `BadAuthorization` | 10001 | 400 |
+//! | `BadAuthorization` / `BadEncoding` | 10001 | 400 |
 //! | `BrowserRefused` / `HostRefused` | 10001 | 403 |
 //! | `UriTooLong` | 10001 | 414 |
 //! | `MethodNotAllowed` | 10001 | 405 |
@@ -71,6 +71,9 @@ pub enum ApiError {
     /// Wrong token.
     #[error("the access token is not valid")]
     Forbidden,
+    /// A malformed percent-escape (or bytes that are not UTF-8) in the path or query.
+    #[error("{0}")]
+    BadEncoding(String),
     /// Two tokens that disagree, or two `Authorization` headers.
     #[error("{0}")]
     BadAuthorization(String),
@@ -115,9 +118,15 @@ pub enum ApiError {
     /// WeChatFerry is not reachable.
     #[error("the WeChat backend is not reachable ({0}); is WeChat running with WeChatFerry on wcf.address?")]
     BackendUnavailable(String),
-    /// A send whose WeChatFerry call timed out: WeChat may have sent it.
-    #[error("WeChat did not answer in time; the message may have been sent — check before retrying ({0})")]
-    OutcomeUnknown(String),
+    /// A send whose WeChatFerry call timed out: WeChat may have sent it. The answer's `data`
+    /// carries the `message_id` to check (`wx.get_sent_message`) before retrying.
+    #[error("WeChat did not answer in time; the message may have been sent — check before retrying ({detail})")]
+    OutcomeUnknown {
+        /// What happened on the wire.
+        detail: String,
+        /// The gateway's id of the message, once known.
+        message_id: Option<String>,
+    },
     /// WeChat is logged out.
     #[error("WeChat is not logged in; scan the login QR code first")]
     NotLoggedIn,
@@ -147,6 +156,7 @@ impl ApiError {
             | Self::Unauthorized
             | Self::Forbidden
             | Self::BadAuthorization(_)
+            | Self::BadEncoding(_)
             | Self::BrowserRefused(_)
             | Self::HostRefused(_)
             | Self::UriTooLong(_)
@@ -165,7 +175,7 @@ impl ApiError {
             Self::Filesystem(_) => retcode::FILESYSTEM_ERROR + 1,
             Self::BackendUnavailable(_) => retcode::NETWORK_ERROR + 1,
             Self::Download(_) => retcode::NETWORK_ERROR + 2,
-            Self::OutcomeUnknown(_) => retcode::NETWORK_ERROR + 3,
+            Self::OutcomeUnknown { .. } => retcode::NETWORK_ERROR + 3,
             Self::NotLoggedIn => retcode::PLATFORM_ERROR + 1,
             Self::WeChatRefused(_) => retcode::PLATFORM_ERROR + 2,
             Self::BackendUnsupported(_) => retcode::PLATFORM_ERROR + 3,
@@ -180,7 +190,7 @@ impl ApiError {
         match self {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden | Self::BrowserRefused(_) | Self::HostRefused(_) => StatusCode::FORBIDDEN,
-            Self::BadAuthorization(_) => StatusCode::BAD_REQUEST,
+            Self::BadAuthorization(_) | Self::BadEncoding(_) => StatusCode::BAD_REQUEST,
             Self::UriTooLong(_) => StatusCode::URI_TOO_LONG,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -188,6 +198,14 @@ impl ApiError {
             Self::SlowBody(_) => StatusCode::REQUEST_TIMEOUT,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             _ => StatusCode::OK,
+        }
+    }
+
+    /// The `data` of the failure envelope: `null`, or what the client needs to follow up.
+    pub fn data(&self) -> serde_json::Value {
+        match self {
+            Self::OutcomeUnknown { message_id: Some(id), .. } => serde_json::json!({ "message_id": id }),
+            _ => serde_json::Value::Null,
         }
     }
 

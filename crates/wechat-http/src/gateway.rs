@@ -73,6 +73,8 @@ pub struct Inner {
     pub warnings: Warnings,
     /// How each delivery channel is doing.
     pub channels: crate::delivery::Channels,
+    /// Forward WebSocket clients connected now.
+    pub websocket_clients: std::sync::atomic::AtomicUsize,
     /// Stops every worker.
     pub stop: CancellationToken,
 }
@@ -167,6 +169,7 @@ impl Gateway {
             "wx.send_queue": self.accounts.iter().map(|a| a.queue.depth()).sum::<usize>(),
             "wx.store": if healthy { "ok" } else { "failing" },
             "wx.latest_event": self.outbox.latest(),
+            "wx.websocket_clients": self.websocket_clients.load(std::sync::atomic::Ordering::SeqCst),
             "wx.dropped": self.outbox.dropped(),
             "wx.warnings": self.current_warnings(),
         })

@@ -121,6 +121,7 @@ pub async fn start_with_warnings(
         accounts,
         warnings: gateway::Warnings::new(warnings),
         channels: delivery::Channels::default(),
+        websocket_clients: Default::default(),
         stop: stop.clone(),
     });
     let mut tasks = Vec::new();
@@ -145,6 +146,19 @@ pub async fn start_with_warnings(
         }
     }));
     tasks.push(tokio::spawn(gateway_upkeep(gateway.clone())));
+    // After a failed write, keep probing so the status turns good as soon as writes work.
+    let g = gateway.clone();
+    tasks.push(tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = g.stop.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            }
+            if !g.store.healthy() {
+                let _ = g.store.probe().await;
+            }
+        }
+    }));
     for target in config.http_post.clone() {
         let webhook = delivery::webhook::Webhook::open(gateway.clone(), target).await?;
         tasks.push(tokio::spawn(webhook.run()));

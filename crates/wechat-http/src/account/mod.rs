@@ -65,6 +65,7 @@ pub struct Account {
     pub settings: Arc<Config>,
     changes: mpsc::UnboundedSender<String>,
     stop: CancellationToken,
+    me: std::sync::Weak<Account>,
 }
 
 /// What opening an account needs from the gateway.
@@ -115,7 +116,7 @@ impl Account {
                     || t.accounts.iter().any(|a| *a == entry.name || (!known_wxid.is_empty() && *a == known_wxid)))
         });
         let media = Media::new(&config, &entry, own_folders)?;
-        let account = Arc::new(Self {
+        let account = Arc::new_cyclic(|me| Self {
             name: entry.name.clone(),
             backend: Backend::new(client.clone(), receiver.state(), known_wxid),
             contacts: ContactCache::new(client),
@@ -132,8 +133,14 @@ impl Account {
             config: entry,
             changes: parts.changes,
             stop: parts.stop,
+            me: me.clone(),
         });
         Ok((account, receiver))
+    }
+
+    /// A shared handle to this account (for work that outlives a request).
+    pub fn handle(&self) -> Option<Arc<Self>> {
+        self.me.upgrade()
     }
 
     /// The OneBot `self` of this account, once its wxid is known.

@@ -95,6 +95,12 @@ pub const ACTIONS: &[ActionSpec] = &[
         params: &[p("job_id", "string", true, "from send_message")],
     },
     ActionSpec {
+        name: "wx.get_sent_message",
+        get: true,
+        summary: "Where each part of a sent message stands: sent, unknown (33003: WeChat may have sent it), failed",
+        params: &[p("message_id", "string", true, "the message_id send_message returned")],
+    },
+    ActionSpec {
         name: "delete_message",
         get: false,
         summary: "Recall a message this gateway sent",
@@ -251,6 +257,7 @@ pub async fn dispatch(gateway: &Gateway, name: &str, call: Call) -> ApiResult<Da
     Ok(match name {
         "send_message" => messages::send_message(account, p).await?,
         "delete_message" => crate::send::recall::delete_message(a, &p.str("message_id")?).await?,
+        "wx.get_sent_message" => crate::send::sent_status(a, &p.str("message_id")?).await?,
         "get_send_job" => crate::send::jobs::status(a, &p.str("job_id")?).await?,
         "cancel_send_job" => crate::send::jobs::cancel(a, &p.str("job_id")?).await?,
         "get_friend_list" => return contacts::friend_list(a).await,

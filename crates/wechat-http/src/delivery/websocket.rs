@@ -347,8 +347,25 @@ pub fn accept_forward(gateway: Gateway, upgrade: WebSocketUpgrade, req: Request)
         .on_failed_upgrade(|e| tracing::debug!(error = %e, "WebSocket upgrade failed"))
         .on_upgrade(move |socket: WebSocket| async move {
             let _slot = slot;
+            let _counted = Counted::new(gateway.clone());
             connection(gateway, socket, Start { after, durable: None, filter }).await;
         })
+}
+
+/// Counts a forward WebSocket client while it is connected.
+struct Counted(Gateway);
+
+impl Counted {
+    fn new(gateway: Gateway) -> Self {
+        gateway.websocket_clients.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Self(gateway)
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.websocket_clients.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// The channel name of a reverse target in the cursor table.

@@ -68,7 +68,7 @@ pub fn percent_decode(s: &str, plus_is_space: bool) -> Result<String, BadEncodin
 /// The `key=value` pairs of a query string, strictly decoded.
 pub fn query_pairs(query: &str) -> Result<Vec<(String, String)>, ApiError> {
     let bad = || {
-        ApiError::BadRequest(
+        ApiError::BadEncoding(
             "the query string has a malformed percent-escape or is not UTF-8; encode parameters as UTF-8 with %XX escapes".into(),
         )
     };

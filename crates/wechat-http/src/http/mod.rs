@@ -128,12 +128,13 @@ async fn root(
         }
         Method::GET | Method::HEAD => match upgrade {
             Ok(upgrade) => crate::delivery::websocket::accept_forward(gateway, upgrade, req),
+            // Plain GET is not an operation here; GET with Upgrade opens the WebSocket.
             Err(_) => not_allowed(
-                "GET, POST",
+                "POST",
                 "POST OneBot 12 actions to / ({\"action\": …, \"params\": …}), or open a WebSocket here (GET with Upgrade: websocket)".into(),
             ),
         },
-        _ => not_allowed("GET, POST", "POST OneBot 12 actions to /, or open a WebSocket with GET".into()),
+        _ => not_allowed("POST", "POST OneBot 12 actions to /, or open a WebSocket with GET + Upgrade".into()),
     }
 }
 
@@ -147,7 +148,7 @@ fn unknown_path(action: &str) -> Response {
 }
 
 fn bad_path() -> Response {
-    error_response(ApiError::BadRequest("the path has a malformed percent-escape or is not UTF-8".into()), None)
+    error_response(ApiError::BadEncoding("the path has a malformed percent-escape or is not UTF-8".into()), None)
 }
 
 /// `/<action>`: POST with a JSON body, or GET with query parameters for GET-marked actions.

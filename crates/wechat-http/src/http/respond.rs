@@ -59,7 +59,7 @@ pub fn failure(e: &ApiError, echo: Option<Value>) -> Value {
     let mut body = json!({
         "status": "failed",
         "retcode": e.retcode(),
-        "data": null,
+        "data": e.data(),
         "message": e.public_message(),
     });
     if e.is_private() {

@@ -27,6 +27,9 @@ use tower_service::Service as _;
 
 /// How long busy connections may finish after shutdown starts.
 const DRAIN: Duration = Duration::from_secs(3);
+/// The kernel send buffer of every connection. Without a fixed size Linux grows it to 4 MiB,
+/// and a client that stops reading could swallow megabytes before anyone notices.
+const SEND_BUFFER: usize = 256 * 1024;
 
 /// Limits of the server.
 #[derive(Clone, Debug)]
@@ -161,6 +164,7 @@ async fn watchdog(conn: &Conn, limits: &Limits, stop: &CancellationToken) {
 
 async fn handle(tcp: tokio::net::TcpStream, slot: Arc<Slot>, router: Router, limits: Limits, stop: CancellationToken) {
     let _ = tcp.set_nodelay(true);
+    let _ = socket2::SockRef::from(&tcp).set_send_buffer_size(SEND_BUFFER);
     let conn = slot.conn.clone();
     let svc = Svc { router, slot: slot.clone() };
     let mut builder = hyper::server::conn::http1::Builder::new();

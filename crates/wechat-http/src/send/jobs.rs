@@ -38,7 +38,10 @@ pub enum JobStep {
 fn transient(e: &ApiError) -> bool {
     matches!(
         e,
-        ApiError::BackendUnavailable(_) | ApiError::NotLoggedIn | ApiError::OutcomeUnknown(_) | ApiError::Timeout(_)
+        ApiError::BackendUnavailable(_)
+            | ApiError::NotLoggedIn
+            | ApiError::OutcomeUnknown { .. }
+            | ApiError::Timeout(_)
     )
 }
 
@@ -85,7 +88,10 @@ impl JobRunner {
         let receiver = next.receiver.clone();
         let parts = match parts_for(&self.account, &self.items, &receiver).await {
             Ok(p) => p,
-            Err(e) if transient(&e) => return Ok(JobStep::Waiting),
+            Err(e) if transient(&e) => {
+                jobs.set_active_state(&self.job, "waiting_backend").await?;
+                return Ok(JobStep::Waiting);
+            }
             Err(e) => {
                 let outcome = ReceiverOutcome::Failed { retcode: e.retcode(), message: e.public_message() };
                 jobs.finish(&self.job, next.idx, Vec::new(), outcome).await?;
@@ -138,6 +144,7 @@ impl JobRunner {
             Some(e) if transient(&e) => {
                 // The receiver stays `sending`: the next step looks before it sends again.
                 self.account.store.sent(&self.account.name).mark(marks).await?;
+                jobs.set_active_state(&self.job, "waiting_backend").await?;
                 tracing::warn!(job = %self.job, %receiver, error = %e, "WeChat is away; the broadcast waits");
                 Ok(JobStep::Waiting)
             }

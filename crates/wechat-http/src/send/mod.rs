@@ -107,7 +107,7 @@ async fn send_part(account: &Account, receiver: &str, part: &Part) -> Result<(),
     result.map_err(|e| match &e {
         // The request may have reached WeChat: only its database can tell.
         wcf::Error::Timeout { .. } | wcf::Error::Transport { .. } | wcf::Error::Desync { .. } => {
-            ApiError::OutcomeUnknown(e.to_string())
+            ApiError::OutcomeUnknown { detail: e.to_string(), message_id: None }
         }
         _ => account.backend.error(&what, &e),
     })
@@ -124,7 +124,7 @@ pub async fn deliver(account: &Account, receiver: &str, parts: &[Part]) -> Vec<P
         }
         let o = match send_part(account, receiver, part).await {
             Ok(()) => PartOutcome::Sent,
-            Err(e @ ApiError::OutcomeUnknown(_)) => PartOutcome::Unknown(e),
+            Err(e @ ApiError::OutcomeUnknown { .. }) => PartOutcome::Unknown(e),
             Err(e) => PartOutcome::Failed(e),
         };
         stopped = !matches!(o, PartOutcome::Sent);
@@ -150,9 +150,66 @@ pub async fn send_to(account: &Account, message_id: &str, receiver: &str, items:
         tracing::error!(account = %account.name, message_id, error = %e, "cannot record a send's outcome");
     }
     match first_error(outcomes) {
+        Some(ApiError::OutcomeUnknown { detail, .. }) => {
+            schedule_reconcile(account);
+            Err(ApiError::OutcomeUnknown { detail, message_id: Some(message_id.to_owned()) })
+        }
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// Looks for sends of unknown outcome in WeChat's database a few seconds from now (WeChat
+/// records a message as it sends it; the upkeep looks again every minute).
+fn schedule_reconcile(account: &Account) {
+    let Some(account) = account.handle() else { return };
+    tokio::spawn(async move {
+        for wait in [2, 5, 15] {
+            tokio::select! {
+                _ = account.stopped() => return,
+                _ = tokio::time::sleep(std::time::Duration::from_secs(wait)) => {}
+            }
+            if !account.backend.online() {
+                continue;
+            }
+            match reconcile_unknown(&account).await {
+                Ok(n) if n > 0 => {
+                    tracing::info!(account = %account.name, parts = n, "a send of unknown outcome was found in WeChat's database");
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::debug!(account = %account.name, error = %e, "cannot reconcile sends of unknown outcome yet")
+                }
+            }
+            if account.store.sent(&account.name).unknown(1).await.map(|u| u.is_empty()).unwrap_or(false) {
+                return;
+            }
+        }
+    });
+}
+
+/// Where each part of a message this gateway sent stands: `{message_id, parts: [...]}`.
+pub async fn sent_status(account: &Account, message_id: &str) -> ApiResult<serde_json::Value> {
+    let parts = account.store.sent(&account.name).parts(message_id).await?;
+    if parts.is_empty() {
+        return Err(ApiError::BadParam(format!(
+            "message_id {message_id:?} is not a message this gateway sent (use the message_id send_message returned)"
+        )));
+    }
+    let list: Vec<serde_json::Value> = parts
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "receiver": p.receiver,
+                "part": p.part,
+                "kind": p.kind,
+                "state": p.state,
+                "wx_msg_id": p.wx_msg_id.map(|id| id.to_string()),
+                "error": p.error,
+            })
+        })
+        .collect();
+    Ok(serde_json::json!({ "message_id": message_id, "parts": list }))
 }
 
 /// The WeChat message type a sent-log `kind` is recorded as.

@@ -352,6 +352,15 @@ impl Store {
         r
     }
 
+    /// Writes the probe row: tells whether writes work (and updates [`Store::healthy`]).
+    pub async fn probe(&self) -> ApiResult<()> {
+        self.write(|c| {
+            c.execute("INSERT OR REPLACE INTO probe(k, v) VALUES ('probe', ?1)", [now()])?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Categories of `account`.
     pub fn categories<'a>(&'a self, account: &'a str) -> categories::Categories<'a> {
         categories::Categories { store: self, account }

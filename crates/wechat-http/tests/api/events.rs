@@ -470,6 +470,8 @@ async fn sigkill_with_a_backlog_loses_nothing() {
     let mut got: Vec<String> = Vec::new();
     while got.len() < ids.len() {
         let (_, e) = hook.next_event().await;
+        // Recovered at start-up or not, every event names its account.
+        assert_eq!(e["self"], json!({"platform": "wechat", "user_id": "wxid_bot"}), "{e}");
         got.push(e["message_id"].as_str().unwrap().to_owned());
     }
     // At-least-once across a crash: a duplicate is allowed only for events delivered just

@@ -19,6 +19,7 @@ pub(crate) struct TestApp {
     pub(crate) http: reqwest::Client,
     pub(crate) dir: tempfile::TempDir,
     pub(crate) config: Config,
+    pub(crate) fixture: Fixture,
 }
 
 pub(crate) fn test_config(dir: &std::path::Path, wcf_address: &str) -> Config {
@@ -73,7 +74,7 @@ pub(crate) async fn spawn_fixture(
     let emu = Emulator::start(EmulatorConfig {
         data_dir: Some(dir.path().join("wechat")),
         push_timeout,
-        fixture,
+        fixture: fixture.clone(),
         ..Default::default()
     })
     .await
@@ -81,8 +82,16 @@ pub(crate) async fn spawn_fixture(
     let mut config = test_config(dir.path(), &emu.address());
     tweak(&mut config);
     let control = emu.control_url().unwrap();
-    let mut app =
-        TestApp { base: String::new(), running: None, emu, control, http: reqwest::Client::new(), dir, config };
+    let mut app = TestApp {
+        base: String::new(),
+        running: None,
+        emu,
+        control,
+        http: reqwest::Client::new(),
+        dir,
+        config,
+        fixture,
+    };
     app.start_gateway().await;
     app.wait_connected().await;
     app
@@ -101,6 +110,36 @@ impl TestApp {
         self.running.take().unwrap().shutdown().await;
         self.start_gateway().await;
         self.wait_connected().await;
+    }
+
+    /// Stops the emulator and starts it again on the same ports and data (WeChat restarting);
+    /// returns what the old one had sent.
+    pub(crate) async fn restart_emulator(&mut self, down_for: Duration) -> Vec<wcf_emulator::SentRecord> {
+        let (listen, control, data) =
+            (self.emu.address(), self.emu.control_addr().map(|a| a.to_string()), self.emu.data_dir().to_path_buf());
+        let sent = self.emu.wechat().sent();
+        let old = std::mem::replace(&mut self.emu, {
+            // A placeholder until the real one is back (never contacted).
+            Emulator::start(EmulatorConfig {
+                data_dir: Some(self.dir.path().join("placeholder")),
+                control: None,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+        });
+        old.shutdown().await;
+        tokio::time::sleep(down_for).await;
+        self.emu = Emulator::start(EmulatorConfig {
+            listen,
+            control,
+            data_dir: Some(data),
+            fixture: self.fixture.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        sent
     }
 
     pub(crate) fn gateway(&self) -> &Gateway {
@@ -399,4 +438,37 @@ impl BinarySetup {
             }
         }
     }
+}
+
+/// One raw HTTP/1.1 exchange on a fresh connection (`Connection: close` is added): the status,
+/// the head and the body. For requests a normal client will not send (odd Host, two
+/// Authorization headers, bad escapes).
+pub(crate) async fn raw_http(
+    base: &str,
+    request_line: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut req = format!("{request_line}\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        req.push_str(&format!("Host: {addr}\r\n"));
+    }
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    req.push_str("Connection: close\r\n\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    within("a raw HTTP answer", s.read_to_end(&mut out)).await.unwrap();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, head.to_owned(), body.to_owned())
 }
