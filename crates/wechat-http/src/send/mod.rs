@@ -29,7 +29,7 @@ const MATCH_BEFORE: i64 = 2;
 /// Seconds after it.
 const MATCH_AFTER: i64 = 60;
 /// Unknown outcomes older than this are given up on (WeChat has no record of them).
-const UNKNOWN_GIVE_UP: f64 = 600.0;
+const UNKNOWN_GIVE_UP: f64 = 120.0;
 
 /// What happened to one part.
 #[derive(Debug)]
@@ -265,7 +265,7 @@ pub async fn find_in_wechat(account: &Account, receiver: &str, parts: &[SentPart
 }
 
 /// Reconciles parts whose outcome is `unknown` with WeChat's database: found → `sent` with
-/// its MsgSvrID; still missing after ten minutes → `failed`. Returns how many were found.
+/// its MsgSvrID; still missing after two minutes → `failed`. Returns how many were found.
 pub async fn reconcile_unknown(account: &Account) -> ApiResult<usize> {
     let log = account.store.sent(&account.name);
     let unknown = log.unknown(500).await?;
