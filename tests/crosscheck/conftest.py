@@ -79,3 +79,25 @@ def emulator():
     yield {"port": port, "control": control, "data": data}
     proc.terminate()
     proc.wait(timeout=10)
+
+
+def start_emulator(fixture=None):
+    """An emulator process on free ports (optionally with a fixture file): (port, Control, proc)."""
+    port, cport = free_port_pair(), free_port()
+    data = tempfile.mkdtemp(prefix="wcf-crosscheck-")
+    args = [str(BIN / "wcf-emulator"), "--listen", f"tcp://{HOST}:{port}", "--control", f"{HOST}:{cport}", "--data", data]
+    if fixture:
+        args += ["--fixture", str(fixture)]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    control = Control(f"http://{HOST}:{cport}")
+    deadline = time.time() + 20
+    while True:
+        try:
+            if control.call("GET", "/health")[0] == 200:
+                break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            raise RuntimeError("emulator did not start: " + proc.stdout.read().decode(errors="replace"))
+        time.sleep(0.05)
+    return port, control, proc

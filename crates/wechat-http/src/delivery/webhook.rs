@@ -41,9 +41,14 @@ pub fn signatures(secret: &str, body: &[u8]) -> (String, String) {
     (format!("sha1={}", hex(&sha1.finalize().into_bytes())), format!("sha256={}", hex(&sha256.finalize().into_bytes())))
 }
 
-/// The channel name of a target in the cursor table.
+/// The channel name of a target in the cursor table (targets narrowed to some accounts are
+/// channels of their own, even at the same URL).
 pub fn channel(target: &HttpPost) -> String {
-    format!("http_post:{}", target.url)
+    if target.accounts.is_empty() {
+        format!("http_post:{}", target.url)
+    } else {
+        format!("http_post:{}|{}", target.url, target.accounts.join(","))
+    }
 }
 
 enum Outcome {

@@ -370,7 +370,11 @@ impl Drop for Counted {
 
 /// The channel name of a reverse target in the cursor table.
 pub fn reverse_channel(target: &WebsocketReverse) -> String {
-    format!("ws_reverse:{}", target.url)
+    if target.accounts.is_empty() {
+        format!("ws_reverse:{}", target.url)
+    } else {
+        format!("ws_reverse:{}|{}", target.url, target.accounts.join(","))
+    }
 }
 
 /// A plain or TLS connection.
@@ -546,6 +550,7 @@ async fn connect(
 /// Runs one reverse WebSocket target until the gateway stops.
 pub async fn reverse(gateway: Gateway, target: WebsocketReverse) {
     let channel = reverse_channel(&target);
+    let stats = gateway.channels.register(&channel, "ws_reverse", &target.url);
     let interval = Duration::from_millis(target.reconnect_interval.max(100));
     let mut failures = 0u32;
     loop {
@@ -566,6 +571,7 @@ pub async fn reverse(gateway: Gateway, target: WebsocketReverse) {
         match connected {
             Ok(ws) => {
                 failures = 0;
+                stats.ok();
                 tracing::info!(url = %target.url, "reverse WebSocket connected");
                 match gateway.outbox.cursor(&channel, gateway.outbox.latest()).await {
                     Ok(after) => {
@@ -577,6 +583,7 @@ pub async fn reverse(gateway: Gateway, target: WebsocketReverse) {
             }
             Err(why) => {
                 failures += 1;
+                stats.failed(&why);
                 if failures == 1 || failures.is_multiple_of(20) {
                     tracing::warn!(url = %target.url, %why, retry_in = ?interval, "reverse WebSocket connection failed");
                 }

@@ -1,6 +1,7 @@
 //! Black-box tests: the real server on 127.0.0.1:0, the emulator over the real WeChatFerry
 //! wire, temp dirs, real HTTP.
 
+mod accounts;
 mod categories;
 mod contacts;
 mod demo;

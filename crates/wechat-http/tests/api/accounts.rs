@@ -1,0 +1,324 @@
+//! Several WeChat accounts behind one gateway: routing by `self` / `self_id` /
+//! `default_account`, events that carry their account, state that stays within its account,
+//! isolation of a stalled WeChat, and a restart that resumes every account.
+
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use wcf_emulator::{Emulator, EmulatorConfig, Fixture, InboundMessage};
+use wechat_http::config::{AccountEntry, Config, Wcf};
+
+use crate::helpers::{TOKEN, hook_target, test_config, webhook, within};
+
+/// A gateway with `n` accounts `a1..an`, each its own emulator (wxid `wxid_bot<i>`).
+struct Multi {
+    base: String,
+    running: Option<wechat_http::Running>,
+    emus: Vec<Emulator>,
+    http: reqwest::Client,
+    config: Config,
+    _dir: tempfile::TempDir,
+}
+
+async fn spawn_accounts(n: usize, tweak: impl FnOnce(&mut Config)) -> Multi {
+    wechat_http::install_tls_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let mut emus = Vec::new();
+    for i in 1..=n {
+        emus.push(
+            Emulator::start(EmulatorConfig {
+                data_dir: Some(dir.path().join(format!("wechat{i}"))),
+                fixture: Fixture::demo(i),
+                control: None,
+                ..Default::default()
+            })
+            .await
+            .unwrap(),
+        );
+    }
+    let mut config = test_config(dir.path(), &emus[0].address());
+    config.accounts = emus
+        .iter()
+        .enumerate()
+        .map(|(i, e)| AccountEntry {
+            name: format!("a{}", i + 1),
+            wcf: Wcf { address: e.address(), call_timeout_ms: 2000, login_check_ms: 100, ..Wcf::default() },
+            answer_delay_rand_min: 0.0,
+            answer_delay_rand_max: 0.0,
+            send: Default::default(),
+        })
+        .collect();
+    tweak(&mut config);
+    let mut m = Multi { base: String::new(), running: None, emus, http: reqwest::Client::new(), config, _dir: dir };
+    m.start().await;
+    m
+}
+
+impl Multi {
+    async fn start(&mut self) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let running = wechat_http::start(self.config.clone(), listener).await.unwrap();
+        self.base = format!("http://{}", running.addr());
+        self.running = Some(running);
+        let n = self.emus.len();
+        within("every account connected", async {
+            loop {
+                let s = self.root(json!({"action": "get_status"})).await;
+                let bots = s["data"]["bots"].as_array().cloned().unwrap_or_default();
+                let all = bots.len() == n
+                    && bots
+                        .iter()
+                        .enumerate()
+                        .all(|(i, b)| b["online"] == true && b["self"]["user_id"] == format!("wxid_bot{}", i + 1));
+                if all {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+    }
+
+    async fn restart(&mut self) {
+        self.running.take().unwrap().shutdown().await;
+        self.start().await;
+    }
+
+    /// `POST /` with a OneBot 12 body.
+    async fn root(&self, body: Value) -> Value {
+        self.http
+            .post(format!("{}/", self.base))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    async fn call(&self, action: &str, params: Value) -> Value {
+        self.root(json!({"action": action, "params": params})).await
+    }
+
+    async fn ok(&self, action: &str, params: Value) -> Value {
+        let r = self.call(action, params.clone()).await;
+        assert_eq!(r["retcode"], 0, "{action} {params}: {r}");
+        r["data"].clone()
+    }
+
+    fn sent(&self, i: usize) -> Vec<wcf_emulator::SentRecord> {
+        self.emus[i].wechat().sent()
+    }
+}
+
+fn text(from: &str, t: &str) -> InboundMessage {
+    InboundMessage { from: from.into(), text: Some(t.into()), ..Default::default() }
+}
+
+#[tokio::test]
+async fn each_account_is_its_own_bot() {
+    let mut hook = webhook().await;
+    let url = hook.url.clone();
+    let m = spawn_accounts(3, |c| c.http_post = vec![hook_target(&url, "")]).await;
+    // Events carry the account they came from.
+    for i in [1usize, 2, 0] {
+        m.emus[i].wechat().inject(&text("wxid_alice", &format!("to bot {}", i + 1))).unwrap();
+        let (headers, e) = hook.next_event().await;
+        let wxid = format!("wxid_bot{}", i + 1);
+        assert_eq!(e["self"], json!({"platform": "wechat", "user_id": wxid}), "{e}");
+        assert_eq!(headers["x-self-id"], wxid.as_str());
+        assert_eq!(e["alt_message"], format!("to bot {}", i + 1));
+    }
+    // Sends reach only the account they name: self, self_id (name or wxid), GET ?self_id=.
+    let send = |sel: Value| json!({"detail_type": "private", "user_id": "wxid_alice", "message": "hi", "self_id": sel});
+    m.root(json!({"action": "send_message", "params": {"detail_type": "private", "user_id": "wxid_alice", "message": "via self"}, "self": {"platform": "wechat", "user_id": "wxid_bot2"}})).await;
+    m.ok("send_message", send(json!("a3"))).await;
+    let r: Value = m
+        .http
+        .get(format!(
+            "{}/send_message?detail_type=private&user_id=wxid_alice&message=via+get&self_id=wxid_bot1",
+            m.base
+        ))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["retcode"], 0, "{r}");
+    let texts = |i: usize| m.sent(i).iter().filter_map(|s| s.text.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        (texts(0), texts(1), texts(2)),
+        (vec!["via get".to_owned()], vec!["via self".to_owned()], vec!["hi".to_owned()])
+    );
+    // Naming none with several accounts is 10101; an unknown one 10102; meta needs none.
+    let r = m.call("send_message", json!({"detail_type": "private", "user_id": "wxid_alice", "message": "who?"})).await;
+    assert_eq!(r["retcode"], 10101, "{r}");
+    assert!(r["message"].as_str().unwrap().contains("self_id"), "{r}");
+    assert_eq!(m.call("get_self_info", json!({"self_id": "wxid_nobody"})).await["retcode"], 10102);
+    let r = m.root(json!({"action": "get_self_info", "self": {"platform": "wechat", "user_id": "wxid_nobody"}})).await;
+    assert_eq!(r["retcode"], 10102);
+    assert_eq!(m.ok("get_self_info", json!({"self_id": "a2"})).await["user_id"], "wxid_bot2");
+    let status = m.ok("get_status", json!({})).await;
+    let bots: Vec<&str> =
+        status["bots"].as_array().unwrap().iter().map(|b| b["self"]["user_id"].as_str().unwrap()).collect();
+    assert_eq!(bots, ["wxid_bot1", "wxid_bot2", "wxid_bot3"]);
+    // A WebSocket frame with `self`, and ?self_id= narrowing the event stream.
+    let ws_url = format!("{}/?access_token={TOKEN}&self_id=a2", m.base.replace("http", "ws"));
+    let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
+    ws.send(WsMessage::Text(json!({"action": "get_self_info", "params": {}, "echo": 1, "self": {"platform": "wechat", "user_id": "wxid_bot3"}}).to_string().into())).await.unwrap();
+    m.emus[0].wechat().inject(&text("wxid_alice", "not for this socket")).unwrap();
+    m.emus[1].wechat().inject(&text("wxid_alice", "for this socket")).unwrap();
+    let (mut reply, mut event) = (None, None);
+    within("the answer and the narrowed event", async {
+        while reply.is_none() || event.is_none() {
+            let WsMessage::Text(t) = ws.next().await.unwrap().unwrap() else { continue };
+            let v: Value = serde_json::from_str(&t).unwrap();
+            if v["echo"] == 1 {
+                reply = Some(v);
+            } else if v["type"] == "message" {
+                assert_eq!(v["alt_message"], "for this socket", "only a2's events here");
+                event = Some(v);
+            }
+        }
+    })
+    .await;
+    assert_eq!(reply.unwrap()["data"]["user_id"], "wxid_bot3");
+}
+
+#[tokio::test]
+async fn state_stays_within_its_account_and_default_account_routes_the_rest() {
+    let m = spawn_accounts(2, |c| c.default_account = "a1".into()).await;
+    assert_eq!(m.ok("get_self_info", json!({})).await["user_id"], "wxid_bot1", "default_account");
+    let cat = m.ok("create_group", json!({"group_name": "VIP", "self_id": "a2"})).await["id"].clone();
+    assert_eq!(m.ok("get_groups", json!({})).await, json!([]), "a1 has no categories");
+    assert_eq!(m.ok("get_groups", json!({"self_id": "wxid_bot2"})).await.as_array().unwrap().len(), 1);
+    assert_eq!(m.call("get_group_members", json!({"group_id": cat})).await["retcode"], 10003, "not a1's");
+    m.ok("create_group", json!({"group_name": "VIP"})).await; // the same name in another account
+    // Contacts are the account's own.
+    m.ok("add_member_to_group", json!({"group_id": cat, "member_id": "wxid_friend2_1", "self_id": "a2"})).await;
+    let r =
+        m.call("send_message", json!({"detail_type": "private", "user_id": "wxid_friend2_1", "message": "x"})).await;
+    assert_eq!(r["retcode"], 10003, "a1 does not know a2's friend: {r}");
+    let job = m.ok("send_message", json!({"group_ids": [cat], "message": "for a2's VIPs", "self_id": "a2"})).await;
+    assert_eq!(job["sent"], 1);
+    assert_eq!(
+        m.call("get_send_job", json!({"job_id": job["job_id"]})).await["retcode"],
+        10003,
+        "a2's job is not a1's"
+    );
+    assert_eq!(m.ok("get_send_job", json!({"job_id": job["job_id"], "self_id": "a2"})).await["state"], "done");
+    assert!(m.sent(0).is_empty());
+    assert_eq!(m.sent(1)[0].receiver, "wxid_friend2_1");
+}
+
+fn p99(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[(v.len() * 99 / 100).min(v.len() - 1)]
+}
+
+async fn timed_sends(m: &Multi, account: &str, n: usize) -> Vec<Duration> {
+    let mut lat = Vec::with_capacity(n);
+    for i in 0..n {
+        let t = Instant::now();
+        m.ok(
+            "send_message",
+            json!({"detail_type": "private", "user_id": "wxid_alice", "message": format!("t{i}"), "self_id": account}),
+        )
+        .await;
+        lat.push(t.elapsed());
+    }
+    lat
+}
+
+#[tokio::test]
+async fn a_stalled_wechat_goes_offline_alone_and_the_others_keep_their_pace() {
+    let m = spawn_accounts(2, |_| {}).await;
+    let base = p99(timed_sends(&m, "a2", 40).await);
+    // a1's WeChat stops answering for a while.
+    m.emus[0].wechat().fault(&wcf_emulator::Fault { kind: "stall".into(), ms: Some(15_000) }).unwrap();
+    within("a1 offline", async {
+        loop {
+            let s = m.ok("get_status", json!({})).await;
+            if s["bots"][0]["online"] == false {
+                assert_eq!(s["bots"][1]["online"], true, "a2 stays online: {s}");
+                assert_eq!(s["good"], false);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    // Meanwhile a send to a1 waits on its own WeChat, and a2 goes on as before.
+    let (http, base_url) = (m.http.clone(), m.base.clone());
+    let stuck = tokio::spawn(async move {
+        http.post(format!("{base_url}/send_message"))
+            .bearer_auth(TOKEN)
+            .json(&json!({"params": {"detail_type": "private", "user_id": "wxid_alice", "message": "stuck", "self_id": "a1"}}))
+            .send()
+            .await
+    });
+    let during = p99(timed_sends(&m, "a2", 40).await);
+    println!("a2 send p99: {base:?} alone, {during:?} while a1 is stalled");
+    assert!(during <= base * 2 + Duration::from_millis(5), "a2's p99 {during:?} within 2x of {base:?}");
+    stuck.abort();
+}
+
+#[tokio::test]
+async fn a_restart_resumes_every_accounts_cursors_and_jobs() {
+    let mut hook = webhook().await;
+    hook.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let url = hook.url.clone();
+    let mut m = spawn_accounts(2, |c| {
+        c.http_post = vec![hook_target(&url, "")];
+        for a in &mut c.accounts {
+            a.answer_delay_rand_min = 0.05;
+            a.answer_delay_rand_max = 0.05;
+        }
+    })
+    .await;
+    let mut expect = std::collections::BTreeSet::new();
+    for i in 0..2 {
+        for k in 0..5 {
+            expect.insert(
+                m.emus[i].wechat().inject(&text("wxid_alice", &format!("a{} m{k}", i + 1))).unwrap().to_string(),
+            );
+        }
+    }
+    let receivers = ["wxid_alice", "wxid_bob", "wxid_carol", "wxid_jj4mhsji9tjk22"];
+    let mut jobs = Vec::new();
+    for a in ["a1", "a2"] {
+        jobs.push(
+            m.ok("send_message", json!({"receivers": receivers, "message": "resume me", "async": true, "self_id": a}))
+                .await["job_id"]
+                .clone(),
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    m.restart().await;
+    hook.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    let mut got = std::collections::BTreeSet::new();
+    while got.len() < expect.len() {
+        let (_, e) = hook.next_event().await;
+        if e["type"] == "message" {
+            got.insert(e["message_id"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(got, expect, "every account's events, after the restart");
+    for (i, (a, job)) in ["a1", "a2"].iter().zip(&jobs).enumerate() {
+        within("the job done", async {
+            while m.ok("get_send_job", json!({"job_id": job, "self_id": a})).await["state"] != "done" {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await;
+        let mut to: Vec<String> = m.sent(i).iter().map(|s| s.receiver.clone()).collect();
+        to.sort();
+        assert_eq!(to, ["wxid_alice", "wxid_bob", "wxid_carol", "wxid_jj4mhsji9tjk22"], "{a}: each receiver once");
+    }
+}
