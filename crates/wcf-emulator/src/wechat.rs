@@ -380,6 +380,14 @@ impl WeChat {
         Ok(id)
     }
 
+    /// Injects several messages in one transaction (for benchmarks); their MsgSvrIDs.
+    pub fn inject_many(&self, msgs: &[InboundMessage]) -> Result<Vec<u64>, ControlError> {
+        let items = msgs.iter().map(|m| self.build_inbound(m)).collect::<Result<Vec<_>, _>>()?;
+        let ids = items.iter().map(|(_, m)| m.id).collect();
+        self.deliver_many(items)?;
+        Ok(ids)
+    }
+
     /// Injects `count` text messages from `from` in one transaction (for benchmarks).
     pub fn inject_text_batch(&self, from: &str, text: &str, count: usize) -> Result<Vec<u64>, ControlError> {
         let proto = InboundMessage { from: from.to_owned(), text: Some(text.to_owned()), ..Default::default() };

@@ -126,14 +126,14 @@ async fn run(n: usize, total: usize) {
                         map.insert(format!("a{} {}", i + 1, k + j), now);
                     }
                 }
-                for j in 0..batch {
-                    let m = wcf_emulator::InboundMessage {
+                let msgs: Vec<_> = (0..batch)
+                    .map(|j| wcf_emulator::InboundMessage {
                         from: "wxid_alice".into(),
                         text: Some(format!("a{} {}", i + 1, k + j)),
                         ..Default::default()
-                    };
-                    w.inject(&m).unwrap();
-                }
+                    })
+                    .collect();
+                w.inject_many(&msgs).unwrap();
                 k += batch;
                 tokio::task::yield_now().await;
             }

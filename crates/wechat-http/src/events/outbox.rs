@@ -167,7 +167,9 @@ impl Outbox {
             let tail = self.tail.lock().unwrap_or_else(|p| p.into_inner());
             if tail.events.front().is_some_and(|f| f.seq <= seq + 1) {
                 let mut batch = Batch { events: Vec::new(), upto: seq };
-                for e in tail.events.iter().filter(|e| e.seq > seq) {
+                // Sequences increase along the tail: start right after `seq`.
+                let from = tail.events.partition_point(|e| e.seq <= seq);
+                for e in tail.events.range(from..) {
                     batch.upto = e.seq;
                     if filter.admits(e) {
                         batch.events.push(e.clone());

@@ -16,3 +16,4 @@ mod outcomes;
 mod protocol;
 mod security;
 mod send;
+mod steps;
