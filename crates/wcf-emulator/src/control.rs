@@ -2,7 +2,9 @@
 //!
 //! | route | body | answer |
 //! |---|---|---|
-//! | `POST /messages` | `{from, room?, type?: text\|image\|voice, text?, image_base64?, at?, at_all?}` | `{id}` |
+//! | `POST /messages` | `{from, room?, type?, …}` (every kind: see the emulator README) or `{raw: {…}}` | `{id, ids, …}` |
+//! | `GET /cdn/emoji/<md5>` | – | a sticker's bytes (the `cdnurl` of emoji messages) |
+//! | `DELETE /contacts/<wxid>` | – | `{removed}`: a friend leaves the contact list |
 //! | `POST /friend_requests` | `{wxid, nickname, greeting, scene?}` | `{v3, v4, scene}` |
 //! | `GET /sent` / `DELETE /sent` | – | every send, oldest first / `{cleared}` |
 //! | `POST /faults` | `{kind: drop_connections\|logout\|login\|stall, ms?}` | `{ok: true}` |
@@ -14,19 +16,22 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Json, State};
+use axum::extract::{Json, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use serde_json::json;
 
-use crate::wechat::{ControlError, Fault, InboundFriendRequest, InboundMessage, WeChat};
+use crate::kinds::InboundMessage;
+use crate::wechat::{ControlError, Fault, InboundFriendRequest, WeChat};
 
 /// The control router.
 pub fn router(wechat: Arc<WeChat>) -> Router {
     Router::new()
         .route("/messages", post(post_message))
         .route("/friend_requests", post(post_friend_request))
+        .route("/cdn/emoji/{md5}", get(get_emoji))
+        .route("/contacts/{wxid}", delete(delete_contact))
         .route("/sent", get(get_sent).delete(delete_sent))
         .route("/faults", post(post_fault))
         .route("/health", get(health))
@@ -56,8 +61,21 @@ async fn post_message(
     State(w): State<Arc<WeChat>>,
     req: Result<Json<InboundMessage>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ControlError> {
-    let id = w.inject(&body(req)?)?;
-    Ok(Json(json!({ "id": id.to_string() })))
+    Ok(Json(w.apply(&body(req)?)?.to_json()))
+}
+
+async fn get_emoji(State(w): State<Arc<WeChat>>, Path(md5): Path<String>) -> Response {
+    match w.emoji(&md5) {
+        Some(bytes) => ([(axum::http::header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("no sticker {md5}")),
+    }
+}
+
+async fn delete_contact(
+    State(w): State<Arc<WeChat>>,
+    Path(wxid): Path<String>,
+) -> Result<Json<serde_json::Value>, ControlError> {
+    Ok(Json(json!({ "removed": w.remove_contact(&wxid)? })))
 }
 
 async fn post_friend_request(

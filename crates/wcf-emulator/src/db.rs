@@ -20,6 +20,8 @@ use crate::fixture::{Fixture, FixtureContact};
 pub const MICRO_MSG: &str = "MicroMsg.db";
 /// The message database.
 pub const MSG0: &str = "MSG0.db";
+/// Voice data (`Media`).
+pub const MEDIA_MSG0: &str = "MediaMSG0.db";
 
 const MICRO_SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS Contact(
@@ -36,7 +38,18 @@ CREATE TABLE IF NOT EXISTS ChatRoom(
     SelfDisplayName TEXT DEFAULT '', Reserved1 INTEGER DEFAULT 0, Reserved2 TEXT DEFAULT '',
     RoomData BLOB);
 CREATE TABLE IF NOT EXISTS ChatRoomInfo(
-    ChatRoomName TEXT PRIMARY KEY, Announcement TEXT DEFAULT '', InfoVersion INTEGER DEFAULT 0);
+    ChatRoomName TEXT PRIMARY KEY, Announcement TEXT DEFAULT '', InfoVersion INTEGER DEFAULT 0,
+    AnnouncementEditor TEXT DEFAULT '', AnnouncementPublishTime INTEGER DEFAULT 0,
+    ChatRoomStatus INTEGER DEFAULT 0);
+CREATE TABLE IF NOT EXISTS ContactHeadImgUrl(
+    usrName TEXT PRIMARY KEY, smallHeadImgUrl TEXT DEFAULT '', bigHeadImgUrl TEXT DEFAULT '',
+    headImgMd5 TEXT DEFAULT '', reverse0 INTEGER DEFAULT 0, reverse1 TEXT DEFAULT '');
+";
+
+const MEDIA_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS Media(
+    Key TEXT, Reserved0 INTEGER, Buf BLOB, Reserved1 INTEGER DEFAULT 0, Reserved2 TEXT DEFAULT '');
+CREATE INDEX IF NOT EXISTS Media_Reserved0 ON Media(Reserved0);
 ";
 
 const MSG_SCHEMA: &str = "
@@ -59,6 +72,8 @@ pub struct NewMsg {
     pub svr_id: u64,
     /// WeChat type.
     pub msg_type: u32,
+    /// SubType (the appmsg type for 49; 4 for a pat's 10000).
+    pub sub_type: i64,
     /// Sent by this account.
     pub is_sender: bool,
     /// Unix seconds.
@@ -75,6 +90,8 @@ pub struct NewMsg {
     pub thumb: String,
     /// Attachment path.
     pub extra: String,
+    /// DisplayContent.
+    pub display_content: String,
 }
 
 impl NewMsg {
@@ -102,11 +119,15 @@ pub struct StoredMsg {
     pub svr_id: u64,
     /// Type.
     pub msg_type: u32,
+    /// SubType.
+    pub sub_type: i64,
     /// IsSender.
     pub is_sender: bool,
+    /// CreateTime.
+    pub create_time: i64,
     /// StrTalker.
     pub talker: String,
-    /// StrContent.
+    /// StrContent, or the inflated CompressContent when StrContent is empty.
     pub content: String,
     /// Decoded BytesExtra.
     pub extra: BytesExtra,
@@ -117,6 +138,7 @@ pub struct StoredMsg {
 pub struct WeChatDb {
     micro: Mutex<Connection>,
     msg: Mutex<Connection>,
+    media: Mutex<Connection>,
     /// Path of `MicroMsg.db`.
     pub micro_path: PathBuf,
     /// Path of `MSG0.db`.
@@ -140,9 +162,11 @@ impl WeChatDb {
     pub fn open(account_dir: &Path, fixture: &Fixture) -> rusqlite::Result<Self> {
         let micro_path = account_dir.join("Msg").join(MICRO_MSG);
         let msg_path = account_dir.join("Msg").join("Multi").join(MSG0);
+        let media_path = account_dir.join("Msg").join("Multi").join(MEDIA_MSG0);
         let db = Self {
             micro: Mutex::new(open(&micro_path, MICRO_SCHEMA)?),
             msg: Mutex::new(open(&msg_path, MSG_SCHEMA)?),
+            media: Mutex::new(open(&media_path, MEDIA_SCHEMA)?),
             micro_path,
             msg_path,
         };
@@ -159,6 +183,10 @@ impl WeChatDb {
 
     fn msg(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.msg.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn media(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.media.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn seed(&self, fixture: &Fixture) -> rusqlite::Result<()> {
@@ -186,6 +214,10 @@ impl WeChatDb {
                     &FixtureContact { wxid: room.roomid.clone(), name: room.name.clone(), ..Default::default() },
                 )?;
             }
+            tx.execute(
+                "INSERT OR REPLACE INTO ChatRoomInfo(ChatRoomName, Announcement) VALUES (?1, '')",
+                [&room.roomid],
+            )?;
             let data = RoomData {
                 members: room
                     .members
@@ -207,29 +239,82 @@ impl WeChatDb {
         tx.commit()
     }
 
-    /// Every contact, as `GET_CONTACTS` returns them.
+    /// Every contact, as `GET_CONTACTS` returns them: not the chat-room members who are no
+    /// friends (`Type` 4), whom WeChat keeps in `Contact` too.
     pub fn contacts(&self) -> rusqlite::Result<Vec<RpcContact>> {
         let conn = self.micro();
         let mut stmt = conn.prepare_cached(
-            "SELECT UserName, Alias, Remark, NickName, Country, Province, City, Gender FROM Contact ORDER BY rowid",
+            "SELECT UserName, Alias, Remark, NickName, Country, Province, City, Gender FROM Contact WHERE Type <> 4 ORDER BY rowid",
         )?;
         stmt.query_map([], row_to_contact)?.collect()
     }
 
-    /// One contact.
+    /// One contact (not a chat-room-only member).
     pub fn contact(&self, wxid: &str) -> rusqlite::Result<Option<RpcContact>> {
         self.micro()
             .query_row(
-                "SELECT UserName, Alias, Remark, NickName, Country, Province, City, Gender FROM Contact WHERE UserName = ?1",
+                "SELECT UserName, Alias, Remark, NickName, Country, Province, City, Gender FROM Contact WHERE UserName = ?1 AND Type <> 4",
                 [wxid],
                 row_to_contact,
             )
             .optional()
     }
 
+    /// `Contact.NickName` of anyone WeChat has seen (friends and chat-room members).
+    pub fn nickname(&self, wxid: &str) -> rusqlite::Result<Option<String>> {
+        self.micro().query_row("SELECT NickName FROM Contact WHERE UserName = ?1", [wxid], |r| r.get(0)).optional()
+    }
+
     /// Adds (or replaces) a contact.
     pub fn add_contact(&self, c: &FixtureContact) -> rusqlite::Result<()> {
         insert_contact(&self.micro(), c)
+    }
+
+    /// Records a chat-room member who is not a friend (`Type` 4), as WeChat does on a join.
+    pub fn add_room_contact(&self, wxid: &str, nickname: &str) -> rusqlite::Result<()> {
+        let conn = self.micro();
+        conn.execute(
+            "INSERT OR IGNORE INTO Contact(UserName, NickName, Type) VALUES (?1, ?2, 4)",
+            params![wxid, nickname],
+        )?;
+        insert_avatar(&conn, wxid)
+    }
+
+    /// Removes a friend; true when there was one.
+    pub fn remove_contact(&self, wxid: &str) -> rusqlite::Result<bool> {
+        Ok(self.micro().execute("DELETE FROM Contact WHERE UserName = ?1 AND Type <> 4", [wxid])? > 0)
+    }
+
+    /// Renames a contact (a chat group's name is its `NickName`).
+    pub fn rename_contact(&self, wxid: &str, name: &str) -> rusqlite::Result<()> {
+        self.micro().execute("UPDATE Contact SET NickName = ?2 WHERE UserName = ?1", params![wxid, name])?;
+        Ok(())
+    }
+
+    /// Sets a group's announcement (`ChatRoomInfo`).
+    pub fn set_announcement(&self, room: &str, text: &str, editor: &str, at: i64) -> rusqlite::Result<()> {
+        self.micro().execute(
+            "INSERT INTO ChatRoomInfo(ChatRoomName, Announcement, AnnouncementEditor, AnnouncementPublishTime)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(ChatRoomName) DO UPDATE SET Announcement = ?2, AnnouncementEditor = ?3,
+                AnnouncementPublishTime = ?4, InfoVersion = InfoVersion + 1",
+            params![room, text, editor, at],
+        )?;
+        Ok(())
+    }
+
+    /// Stores a voice message's data (`Media.Buf`, `Reserved0` = MsgSvrID).
+    pub fn insert_audio(&self, svr_id: u64, buf: &[u8]) -> rusqlite::Result<()> {
+        self.media().execute(
+            "INSERT INTO Media(Key, Reserved0, Buf) VALUES (?1, ?2, ?3)",
+            params![format!("{svr_id:x}"), svr_id as i64, buf],
+        )?;
+        Ok(())
+    }
+
+    /// `Media.Buf` of a voice message.
+    pub fn audio(&self, svr_id: u64) -> rusqlite::Result<Option<Vec<u8>>> {
+        self.media().query_row("SELECT Buf FROM Media WHERE Reserved0 = ?1", [svr_id as i64], |r| r.get(0)).optional()
     }
 
     /// A chat group's `RoomData`.
@@ -257,17 +342,27 @@ impl WeChatDb {
         let mut ids = Vec::with_capacity(msgs.len());
         {
             let mut stmt = tx.prepare_cached(
-                "INSERT INTO MSG(MsgSvrID, Type, IsSender, CreateTime, StrTalker, StrContent, BytesExtra, Sequence)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO MSG(MsgSvrID, Type, SubType, IsSender, CreateTime, StrTalker, StrContent,
+                                 DisplayContent, CompressContent, BytesExtra, Sequence)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )?;
             for m in msgs {
+                // WeChat 3.9 keeps app messages (49) lz4-compressed, StrContent empty.
+                let (text, packed) = if m.msg_type == wcf::message::msg_type::APP {
+                    (String::new(), Some(wcf::content::deflate(&m.content)))
+                } else {
+                    (m.content.clone(), None)
+                };
                 stmt.execute(params![
                     m.svr_id as i64,
                     m.msg_type,
+                    m.sub_type,
                     m.is_sender as i64,
                     m.create_time,
                     m.talker,
-                    m.content,
+                    text,
+                    m.display_content,
+                    packed,
                     m.bytes_extra(),
                     m.create_time * 1000,
                 ])?;
@@ -282,17 +377,27 @@ impl WeChatDb {
     pub fn msg_by_svr_id(&self, svr_id: u64) -> rusqlite::Result<Option<StoredMsg>> {
         self.msg()
             .query_row(
-                "SELECT localId, MsgSvrID, Type, IsSender, StrTalker, StrContent, BytesExtra FROM MSG WHERE MsgSvrID = ?1",
+                "SELECT localId, MsgSvrID, Type, SubType, IsSender, CreateTime, StrTalker, StrContent, CompressContent, BytesExtra
+                 FROM MSG WHERE MsgSvrID = ?1 ORDER BY localId DESC LIMIT 1",
                 [svr_id as i64],
                 |r| {
-                    let blob: Option<Vec<u8>> = r.get(6)?;
+                    let packed: Option<Vec<u8>> = r.get(8)?;
+                    let blob: Option<Vec<u8>> = r.get(9)?;
+                    let mut content: String = r.get::<_, Option<String>>(7)?.unwrap_or_default();
+                    if content.is_empty()
+                        && let Some(text) = packed.as_deref().and_then(wcf::content::inflate)
+                    {
+                        content = text;
+                    }
                     Ok(StoredMsg {
                         local_id: r.get(0)?,
                         svr_id: r.get::<_, i64>(1)? as u64,
                         msg_type: r.get(2)?,
-                        is_sender: r.get::<_, i64>(3)? != 0,
-                        talker: r.get(4)?,
-                        content: r.get(5)?,
+                        sub_type: r.get::<_, Option<i64>>(3)?.unwrap_or(0),
+                        is_sender: r.get::<_, i64>(4)? != 0,
+                        create_time: r.get(5)?,
+                        talker: r.get(6)?,
+                        content,
                         extra: blob.and_then(|b| BytesExtra::decode(b.as_slice()).ok()).unwrap_or_default(),
                     })
                 },
@@ -311,6 +416,7 @@ impl WeChatDb {
         match db {
             MICRO_MSG => Some(self.micro()),
             MSG0 => Some(self.msg()),
+            MEDIA_MSG0 => Some(self.media()),
             _ => None,
         }
     }
@@ -367,10 +473,38 @@ fn room_user_list(data: &RoomData) -> String {
 }
 
 fn insert_contact(conn: &Connection, c: &FixtureContact) -> rusqlite::Result<()> {
+    let kind = if c.wxid.ends_with("@chatroom") { 2 } else { 3 };
     conn.execute(
-        "INSERT OR REPLACE INTO Contact(UserName, Alias, Remark, NickName, Country, Province, City, Gender)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![c.wxid, c.code, c.remark, c.name, c.country, c.province, c.city, c.gender],
+        "INSERT OR REPLACE INTO Contact(UserName, Alias, Remark, NickName, Country, Province, City, Gender, Type)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![c.wxid, c.code, c.remark, c.name, c.country, c.province, c.city, c.gender, kind],
+    )?;
+    if c.avatar.is_empty() {
+        insert_avatar(conn, &c.wxid)
+    } else {
+        conn.execute(
+            "INSERT OR REPLACE INTO ContactHeadImgUrl(usrName, smallHeadImgUrl, bigHeadImgUrl) VALUES (?1, ?2, ?2)",
+            params![c.wxid, c.avatar],
+        )?;
+        Ok(())
+    }
+}
+
+/// A head image URL like WeChat's (`wx.qlogo.cn/mmhead/ver_1/<id>/0` big, `/132` small).
+fn insert_avatar(conn: &Connection, wxid: &str) -> rusqlite::Result<()> {
+    let id = format!(
+        "{:016x}",
+        wxid.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
+    );
+    conn.execute(
+        "INSERT OR REPLACE INTO ContactHeadImgUrl(usrName, smallHeadImgUrl, bigHeadImgUrl, headImgMd5)
+         VALUES (?1, ?2, ?3, ?4)",
+        params![
+            wxid,
+            format!("https://wx.qlogo.cn/mmhead/ver_1/{id}/132"),
+            format!("https://wx.qlogo.cn/mmhead/ver_1/{id}/0"),
+            id
+        ],
     )?;
     Ok(())
 }

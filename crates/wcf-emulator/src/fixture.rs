@@ -50,6 +50,8 @@ pub struct FixtureContact {
     pub city: String,
     /// 0 unknown, 1 male, 2 female.
     pub gender: i32,
+    /// Head image URL (`ContactHeadImgUrl`); one like WeChat's is made up when empty.
+    pub avatar: String,
 }
 
 /// One chat-group member.
@@ -162,6 +164,7 @@ impl Fixture {
             province: "Guangdong".into(),
             city: "Shenzhen".into(),
             gender,
+            avatar: String::new(),
         };
         let m = |wxid: &str, alias: &str| FixtureMember { wxid: wxid.into(), alias: alias.into() };
         Self {

@@ -22,11 +22,13 @@ use wcf::transport::{DEFAULT_MAX_FRAME, PairListener};
 pub mod control;
 pub mod db;
 pub mod fixture;
+pub mod kinds;
 mod server;
 pub mod wechat;
 
 pub use fixture::Fixture;
-pub use wechat::{Fault, FriendTickets, Health, InboundFriendRequest, InboundMessage, SentRecord, WeChat};
+pub use kinds::{HistoryLine, InboundMessage, Injected, MemberSpec, RawMessage};
+pub use wechat::{Fault, FriendTickets, Health, InboundFriendRequest, SentRecord, WeChat};
 
 /// How to start an emulator.
 #[derive(Clone, Debug)]
@@ -145,7 +147,9 @@ impl Emulator {
         if let Some(addr) = &config.control {
             let listener =
                 TcpListener::bind(addr).await.map_err(|source| EmulatorError::Bind { addr: addr.clone(), source })?;
-            control = Some(listener.local_addr().map_err(|source| EmulatorError::Bind { addr: addr.clone(), source })?);
+            let local = listener.local_addr().map_err(|source| EmulatorError::Bind { addr: addr.clone(), source })?;
+            wechat.set_cdn_base(format!("http://{local}"));
+            control = Some(local);
             let app = control::router(wechat.clone());
             tasks.push(tokio::spawn(async move {
                 if let Err(e) = axum::serve(listener, app).await {

@@ -33,7 +33,7 @@ pub(crate) async fn command_loop(listener: PairListener, wechat: Arc<WeChat>) {
                     break;
                 }
             };
-            if let Some(stall) = wechat.stall_remaining() {
+            if let Some(stall) = wechat.stall_remaining(&body) {
                 // A stalled WeChat: the request is answered late, as a hung RPC would.
                 tokio::time::sleep(stall).await;
             }

@@ -6,7 +6,6 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use base64::Engine as _;
 use prost::Message;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
@@ -17,8 +16,9 @@ use wcf::proto::{
     request, response,
 };
 
-use crate::db::{MICRO_MSG, MSG0, NewMsg, WeChatDb};
+use crate::db::{MEDIA_MSG0, MICRO_MSG, MSG0, NewMsg, WeChatDb};
 use crate::fixture::{Fixture, FixtureContact, SelfInfo};
+use crate::kinds::InboundMessage;
 
 /// A 1×1 PNG used when an image message is injected without image bytes.
 pub const DEFAULT_PNG: &[u8] = &[
@@ -34,7 +34,8 @@ pub struct SentRecord {
     /// The new message's MsgSvrID (for `revoke`, the recalled id), as a decimal string.
     pub id: String,
     /// `send_text`, `send_image`, `send_file`, `send_xml`, `send_emotion`, `send_rich_text`,
-    /// `send_pat`, `forward` or `revoke`.
+    /// `send_pat`, `forward_msg`, `revoke`, `add_room_members`, `invite_room_members`,
+    /// `del_room_members` or `receive_transfer`.
     pub func: String,
     /// Receiver wxid or room id.
     pub receiver: String,
@@ -47,38 +48,12 @@ pub struct SentRecord {
     /// File path on the "WeChat host".
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// The request's other fields, by name (rich text, XML type, member wxids, forwarded id,
+    /// transfer ids).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<serde_json::Value>,
     /// Unix time in milliseconds.
     pub ts: u64,
-}
-
-/// An inbound message to inject (`POST /messages`).
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct InboundMessage {
-    /// Sender wxid.
-    pub from: String,
-    /// Chat group, for a group message.
-    #[serde(default)]
-    pub room: Option<String>,
-    /// `text` (default), `image` or `voice`.
-    #[serde(default, rename = "type")]
-    pub kind: Option<String>,
-    /// Text of a text message.
-    #[serde(default)]
-    pub text: Option<String>,
-    /// Image bytes (PNG, JPEG or GIF), base64; a 1×1 PNG when omitted.
-    #[serde(default)]
-    pub image_base64: Option<String>,
-    /// Members @-mentioned (group only).
-    #[serde(default)]
-    pub at: Vec<String>,
-    /// @all (group only).
-    #[serde(default)]
-    pub at_all: bool,
-    /// Media whose full file WeChat can no longer download (expired on the CDN): only the
-    /// thumbnail exists, and `DOWNLOAD_ATTACH` answers -1.
-    #[serde(default)]
-    pub unavailable: bool,
 }
 
 /// A friend request to inject (`POST /friend_requests`).
@@ -117,6 +92,10 @@ pub struct Fault {
     /// For `stall`: how long the command channel stops answering (default 1000 ms).
     #[serde(default)]
     pub ms: Option<u64>,
+    /// For `stall`: only requests of this function wait (its `wcf.proto` name, e.g.
+    /// `FUNC_SEND_TXT`); the first one takes the whole stall, the others are answered at once.
+    #[serde(default)]
+    pub func: Option<String>,
 }
 
 /// `GET /health`.
@@ -159,12 +138,14 @@ pub struct WeChat {
     db: WeChatDb,
     me: SelfInfo,
     account_dir: PathBuf,
+    data_dir: PathBuf,
     cdn_dir: PathBuf,
+    cdn_base: std::sync::OnceLock<String>,
     logged_in: AtomicBool,
     /// `Some(pyq)` while receiving is enabled.
     receiving: Mutex<Option<bool>>,
     sent: Mutex<Vec<SentRecord>>,
-    stall_until: Mutex<Option<Instant>>,
+    stall_until: Mutex<Option<(Instant, Option<Functions>)>>,
     login_code: Mutex<String>,
     push: mpsc::UnboundedSender<WxMsg>,
     kick_cmd: watch::Sender<u64>,
@@ -173,16 +154,16 @@ pub struct WeChat {
     pub(crate) msg_peer: AtomicBool,
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
-fn new_svr_id() -> u64 {
+pub(crate) fn new_svr_id() -> u64 {
     // Real MsgSvrIDs are 19-digit positive i64 values.
     rand::random_range(1_000_000_000_000_000_000u64..9_000_000_000_000_000_000u64)
 }
 
-fn hex_id(bytes: usize) -> String {
+pub(crate) fn hex_id(bytes: usize) -> String {
     (0..bytes).map(|_| format!("{:02x}", rand::random::<u8>())).collect()
 }
 
@@ -195,7 +176,7 @@ fn string(func: Functions, s: impl Into<String>) -> Response {
 }
 
 /// Path text as WeChatFerry reports it (forward slashes).
-fn path_text(p: &Path) -> String {
+pub(crate) fn path_text(p: &Path) -> String {
     p.to_string_lossy().replace('\\', "/")
 }
 
@@ -254,7 +235,9 @@ impl WeChat {
             db,
             me,
             account_dir,
+            data_dir: data_dir.to_path_buf(),
             cdn_dir,
+            cdn_base: std::sync::OnceLock::new(),
             logged_in: AtomicBool::new(true),
             receiving: Mutex::new(None),
             sent: Mutex::new(Vec::new()),
@@ -278,6 +261,50 @@ impl WeChat {
         &self.me
     }
 
+    /// `<home>/<wxid>/`, the account folder.
+    pub fn account_dir(&self) -> &Path {
+        &self.account_dir
+    }
+
+    /// The emulator's data folder.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Where attachments wait for `DOWNLOAD_ATTACH`, and stickers are kept.
+    pub(crate) fn cdn_dir(&self) -> &Path {
+        &self.cdn_dir
+    }
+
+    /// `http://host:port` of the control API, which serves stickers as WeChat's CDN would.
+    pub(crate) fn cdn_base(&self) -> &str {
+        self.cdn_base.get().map(String::as_str).unwrap_or("http://emoji.qpic.cn")
+    }
+
+    pub(crate) fn set_cdn_base(&self, base: String) {
+        let _ = self.cdn_base.set(base);
+    }
+
+    /// Holds an attachment "on the CDN" until `DOWNLOAD_ATTACH` asks for message `id`.
+    pub(crate) fn hold_on_cdn(&self, id: u64, target: &Path, bytes: &[u8]) -> Result<(), ControlError> {
+        std::fs::write(self.cdn_dir.join(format!("{id}.pending")), bytes)?;
+        std::fs::write(self.cdn_dir.join(format!("{id}.target")), path_text(target))?;
+        Ok(())
+    }
+
+    /// A sticker served at `GET /cdn/emoji/<md5>`.
+    pub fn emoji(&self, md5: &str) -> Option<Vec<u8>> {
+        if md5.is_empty() || !md5.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        std::fs::read(self.cdn_dir.join(format!("emoji-{md5}"))).ok()
+    }
+
+    /// Deletes a friend from the contact list (they deleted this account, or it them).
+    pub fn remove_contact(&self, wxid: &str) -> Result<bool, ControlError> {
+        Ok(self.db.remove_contact(wxid)?)
+    }
+
     pub(crate) fn kick_cmd(&self) -> watch::Receiver<u64> {
         self.kick_cmd.subscribe()
     }
@@ -294,9 +321,18 @@ impl WeChat {
         *self.receiving.lock().unwrap_or_else(|p| p.into_inner()) = v;
     }
 
-    /// While a stall fault is active: how long until it ends.
-    pub(crate) fn stall_remaining(&self) -> Option<Duration> {
-        let until = (*self.stall_until.lock().unwrap_or_else(|p| p.into_inner()))?;
+    /// While a stall fault is active for this request: how long until it ends.
+    pub(crate) fn stall_remaining(&self, body: &[u8]) -> Option<Duration> {
+        let mut stall = self.stall_until.lock().unwrap_or_else(|p| p.into_inner());
+        let (until, only) = (*stall)?;
+        if let Some(f) = only {
+            let func = Request::decode(body).ok().and_then(|r| Functions::try_from(r.func).ok());
+            if func != Some(f) {
+                return None;
+            }
+            // One request of that function takes the stall.
+            *stall = None;
+        }
         until.checked_duration_since(Instant::now())
     }
 
@@ -337,8 +373,16 @@ impl WeChat {
             "login" => self.logged_in.store(true, Ordering::SeqCst),
             "stall" => {
                 let ms = fault.ms.unwrap_or(1000);
+                let only = match &fault.func {
+                    None => None,
+                    Some(name) => Some(function_named(name).ok_or_else(|| {
+                        ControlError::Invalid(format!(
+                            "unknown `func` {name:?}: use a wcf.proto name such as FUNC_SEND_TXT"
+                        ))
+                    })?),
+                };
                 *self.stall_until.lock().unwrap_or_else(|p| p.into_inner()) =
-                    Some(Instant::now() + Duration::from_millis(ms));
+                    Some((Instant::now() + Duration::from_millis(ms), only));
             }
             other => {
                 return Err(ControlError::Invalid(format!(
@@ -349,19 +393,12 @@ impl WeChat {
         Ok(())
     }
 
-    fn display_name(&self, wxid: &str) -> String {
-        match self.db.contact(wxid) {
-            Ok(Some(c)) if !c.name.is_empty() => c.name,
-            _ => wxid.to_owned(),
-        }
-    }
-
     /// Stores a message and pushes it when receiving is on.
     fn deliver(&self, row: NewMsg, msg: WxMsg) -> Result<(), ControlError> {
-        self.deliver_many(vec![(row, msg)])
+        self.deliver_pairs(vec![(row, msg)])
     }
 
-    fn deliver_many(&self, items: Vec<(NewMsg, WxMsg)>) -> Result<(), ControlError> {
+    pub(crate) fn deliver_pairs(&self, items: Vec<(NewMsg, WxMsg)>) -> Result<(), ControlError> {
         let rows: Vec<NewMsg> = items.iter().map(|(r, _)| r.clone()).collect();
         self.db.insert_msgs(&rows)?;
         if self.receiving().is_some() {
@@ -372,157 +409,31 @@ impl WeChat {
         Ok(())
     }
 
-    /// Injects an inbound message; returns its MsgSvrID.
+    /// Injects an inbound message; returns its MsgSvrID (an error for kinds that push
+    /// nothing, such as a leave: use [`WeChat::apply`]).
     pub fn inject(&self, m: &InboundMessage) -> Result<u64, ControlError> {
-        let (row, msg) = self.build_inbound(m)?;
-        let id = msg.id;
-        self.deliver(row, msg)?;
-        Ok(id)
+        self.apply(m)?.id.ok_or_else(|| ControlError::Invalid("this change pushes no message".into()))
     }
 
     /// Injects several messages in one transaction (for benchmarks); their MsgSvrIDs.
     pub fn inject_many(&self, msgs: &[InboundMessage]) -> Result<Vec<u64>, ControlError> {
-        let items = msgs.iter().map(|m| self.build_inbound(m)).collect::<Result<Vec<_>, _>>()?;
-        let ids = items.iter().map(|(_, m)| m.id).collect();
-        self.deliver_many(items)?;
+        let mut built = Vec::with_capacity(msgs.len());
+        for m in msgs {
+            let kind = m.kind.as_deref().unwrap_or("text");
+            if m.raw.is_some() || !matches!(kind, "text" | "image") {
+                return Err(ControlError::Invalid("inject_many takes text and image messages".into()));
+            }
+            built.extend(self.build_simple(m)?);
+        }
+        let ids = built.iter().map(|b| b.msg.id).collect();
+        self.deliver_built(built)?;
         Ok(ids)
     }
 
     /// Injects `count` text messages from `from` in one transaction (for benchmarks).
     pub fn inject_text_batch(&self, from: &str, text: &str, count: usize) -> Result<Vec<u64>, ControlError> {
         let proto = InboundMessage { from: from.to_owned(), text: Some(text.to_owned()), ..Default::default() };
-        let items = (0..count).map(|_| self.build_inbound(&proto)).collect::<Result<Vec<_>, _>>()?;
-        let ids = items.iter().map(|(_, m)| m.id).collect();
-        self.deliver_many(items)?;
-        Ok(ids)
-    }
-
-    fn build_inbound(&self, m: &InboundMessage) -> Result<(NewMsg, WxMsg), ControlError> {
-        let invalid = |s: String| Err(ControlError::Invalid(s));
-        if m.from.trim().is_empty() {
-            return invalid("`from` (the sender's wxid) is required".into());
-        }
-        if let Some(room) = &m.room {
-            if !room.ends_with("@chatroom") {
-                return invalid(format!("`room` {room:?} is not a chat-group id (it must end with @chatroom)"));
-            }
-        } else if !m.at.is_empty() || m.at_all {
-            return invalid("`at` and `at_all` need a `room`: @-mentions exist only in chat groups".into());
-        }
-        let id = new_svr_id();
-        let ts = (now_ms() / 1000) as u32;
-        let talker = m.room.clone().unwrap_or_else(|| m.from.clone());
-        let mut at_list = m.at.clone();
-        if m.at_all {
-            at_list.push("notify@all".into());
-        }
-        let msg_source = if at_list.is_empty() {
-            "<msgsource><signature>v1_emulated</signature></msgsource>".to_owned()
-        } else {
-            format!(
-                "<msgsource><atuserlist><![CDATA[{}]]></atuserlist><signature>v1_emulated</signature></msgsource>",
-                at_list.join(",")
-            )
-        };
-        let (msg_type, content, thumb, extra) = match m.kind.as_deref().unwrap_or("text") {
-            "text" => {
-                let Some(text) = m.text.clone().filter(|t| !t.is_empty()) else {
-                    return invalid("a text message needs a non-empty `text`".into());
-                };
-                let mut prefix = String::new();
-                if m.at_all && !wcf::message::mentions_all(&text) {
-                    prefix.push_str("@所有人\u{2005}");
-                }
-                for w in &m.at {
-                    let name = format!("@{}", self.display_name(w));
-                    if !text.contains(&name) {
-                        prefix.push_str(&name);
-                        prefix.push('\u{2005}');
-                    }
-                }
-                (wcf::message::msg_type::TEXT, format!("{prefix}{text}"), String::new(), String::new())
-            }
-            "image" => {
-                let bytes = match &m.image_base64 {
-                    Some(b64) => base64::engine::general_purpose::STANDARD
-                        .decode(b64.trim())
-                        .map_err(|e| ControlError::Invalid(format!("`image_base64` is not valid base64: {e}")))?,
-                    None => DEFAULT_PNG.to_vec(),
-                };
-                if ImageFormat::sniff(&bytes).is_none() {
-                    return invalid("`image_base64` must be a PNG, JPEG or GIF image".into());
-                }
-                let (thumb, extra, content) = self.store_image(id, &bytes, !m.unavailable)?;
-                (wcf::message::msg_type::IMAGE, content, thumb, extra)
-            }
-            "voice" => (
-                wcf::message::msg_type::VOICE,
-                format!(
-                    r#"<msg><voicemsg endflag="1" length="2048" voicelength="1500" fromusername="{}" /></msg>"#,
-                    xml_escape(&m.from)
-                ),
-                String::new(),
-                String::new(),
-            ),
-            other => return invalid(format!("unknown message `type` {other:?}: use text, image or voice")),
-        };
-        let row = NewMsg {
-            svr_id: id,
-            msg_type,
-            is_sender: false,
-            create_time: ts as i64,
-            talker: talker.clone(),
-            content: content.clone(),
-            sender: m.room.as_ref().map(|_| m.from.clone()),
-            msg_source: msg_source.clone(),
-            thumb: thumb.clone(),
-            extra: extra.clone(),
-        };
-        let msg = WxMsg {
-            is_self: false,
-            is_group: m.room.is_some(),
-            id,
-            r#type: msg_type,
-            ts,
-            roomid: talker,
-            content,
-            sender: m.from.clone(),
-            sign: hex_id(16),
-            thumb,
-            extra,
-            xml: msg_source,
-        };
-        Ok((row, msg))
-    }
-
-    /// Writes an image as WeChat does: the thumbnail `.dat` at once, the full `.dat` only when
-    /// `DOWNLOAD_ATTACH` asks (kept meanwhile under `<data>/cdn/`).
-    fn store_image(&self, id: u64, bytes: &[u8], on_cdn: bool) -> Result<(String, String, String), ControlError> {
-        let key = loop {
-            let k: u8 = rand::random();
-            // Key 0 would leave the file plain; the real client never uses it.
-            if k != 0 {
-                break k;
-            }
-        };
-        let encoded = dat_image::xor(bytes, key);
-        let hash = format!("{:016x}{:016x}", fnv(bytes), id);
-        let month = time::OffsetDateTime::now_utc();
-        let month = format!("{:04}-{:02}", month.year(), u8::from(month.month()));
-        let base = self.account_dir.join("FileStorage").join("MsgAttach").join(&hash[..16]);
-        let thumb = base.join("Thumb").join(&month).join(format!("{hash}_t.dat"));
-        let extra = base.join("Image").join(&month).join(format!("{hash}.dat"));
-        std::fs::create_dir_all(thumb.parent().expect("has parent"))?;
-        std::fs::write(&thumb, &encoded)?;
-        if on_cdn {
-            std::fs::write(self.cdn_dir.join(format!("{id}.dat")), &encoded)?;
-        }
-        let content = format!(
-            r#"<msg><img aeskey="{}" cdnthumburl="emulated" length="{}" md5="{hash}" hevc_mid_size="0" /></msg>"#,
-            hex_id(16),
-            bytes.len()
-        );
-        Ok((path_text(&thumb), path_text(&extra), content))
+        self.inject_many(&vec![proto; count])
     }
 
     /// Injects a friend request (type 37 from `fmessage`).
@@ -616,6 +527,7 @@ impl WeChat {
             text: None,
             aters: None,
             path: None,
+            detail: None,
             ts: 0,
         };
         let row = |t: u32, talker: &str, content: String| NewMsg {
@@ -656,7 +568,9 @@ impl WeChat {
             },
             (Functions::FuncGetDbNames, _) => Response {
                 func: func as i32,
-                msg: Some(response::Msg::Dbs(DbNames { names: vec![MICRO_MSG.into(), MSG0.into()] })),
+                msg: Some(response::Msg::Dbs(DbNames {
+                    names: vec![MICRO_MSG.into(), MSG0.into(), MEDIA_MSG0.into()],
+                })),
             },
             (Functions::FuncGetDbTables, Some(M::Str(db))) => Response {
                 func: func as i32,
@@ -691,6 +605,14 @@ impl WeChat {
                 } else {
                     let (name, t, content) = match func {
                         Functions::FuncSendImg => ("send_image", T::IMAGE, "<msg><img /></msg>".to_owned()),
+                        // WeChat shows a video file as a video message (type 43).
+                        Functions::FuncSendFile
+                            if Path::new(&p.path)
+                                .extension()
+                                .is_some_and(|e| ["mp4", "mov", "m4v"].iter().any(|v| e.eq_ignore_ascii_case(v))) =>
+                        {
+                            ("send_file", T::VIDEO, "<msg><videomsg playlength=\"0\" /></msg>".to_owned())
+                        }
                         Functions::FuncSendFile => (
                             "send_file",
                             T::APP,
@@ -713,6 +635,7 @@ impl WeChat {
                     let rec = SentRecord {
                         text: Some(x.content.clone()),
                         path: (!x.path.is_empty()).then(|| x.path.clone()),
+                        detail: Some(serde_json::json!({ "type": x.r#type })),
                         ..rec("send_xml", &x.receiver)
                     };
                     self.send(func, rec, row(T::APP, &x.receiver, x.content.clone()), 0)?
@@ -728,7 +651,14 @@ impl WeChat {
                         xml_escape(&rt.digest),
                         xml_escape(&rt.url)
                     );
-                    let rec = SentRecord { text: Some(rt.title.clone()), ..rec("send_rich_text", &rt.receiver) };
+                    let rec = SentRecord {
+                        text: Some(rt.title.clone()),
+                        detail: Some(serde_json::json!({
+                            "name": rt.name, "account": rt.account, "title": rt.title,
+                            "digest": rt.digest, "url": rt.url, "thumburl": rt.thumburl,
+                        })),
+                        ..rec("send_rich_text", &rt.receiver)
+                    };
                     self.send(func, rec, row(T::APP, &rt.receiver, content), 0)?
                 }
             }
@@ -736,15 +666,24 @@ impl WeChat {
                 if p.roomid.is_empty() || p.wxid.is_empty() {
                     status(func, -1)
                 } else {
-                    let rec = SentRecord { text: Some(format!("pat {}", p.wxid)), ..rec("send_pat", &p.roomid) };
+                    let rec = SentRecord {
+                        text: Some(format!("pat {}", p.wxid)),
+                        detail: Some(serde_json::json!({ "wxid": p.wxid })),
+                        ..rec("send_pat", &p.roomid)
+                    };
                     self.send(func, rec, row(922746929, &p.roomid, format!("pat {}", p.wxid)), 1)?
                 }
             }
             (Functions::FuncForwardMsg, Some(M::Fm(f))) => match self.db.msg_by_svr_id(f.id)? {
                 Some(orig) if !f.receiver.is_empty() => {
                     let mut r = row(orig.msg_type, &f.receiver, orig.content.clone());
+                    r.sub_type = orig.sub_type;
                     r.extra = orig.extra.get(bytes_extra::EXTRA).unwrap_or_default().to_owned();
-                    let rec = SentRecord { text: Some(orig.content), ..rec("forward", &f.receiver) };
+                    let rec = SentRecord {
+                        text: Some(orig.content),
+                        detail: Some(serde_json::json!({ "forwarded_id": f.id.to_string(), "type": orig.msg_type })),
+                        ..rec("forward_msg", &f.receiver)
+                    };
                     self.send(func, rec, r, 1)?
                 }
                 _ => status(func, -1),
@@ -811,7 +750,17 @@ impl WeChat {
             }
             (Functions::FuncAcceptFriend, Some(M::V(v))) => status(func, self.accept_friend(&v)?),
             (Functions::FuncRecvTransfer, Some(M::Tf(t))) => {
-                status(func, if t.wxid.is_empty() || t.tfid.is_empty() || t.taid.is_empty() { -1 } else { 1 })
+                // WeChatFerry 39.5.2's RECV_TRANSFER is a stub that answers -1 whatever it is
+                // given ("技术太菜，实现不了", wechat-messages.md §3.8.10).
+                self.record(SentRecord {
+                    id: String::new(),
+                    ts: now_ms(),
+                    detail: Some(
+                        serde_json::json!({ "wxid": t.wxid, "transfer_id": t.tfid, "transaction_id": t.taid }),
+                    ),
+                    ..rec("receive_transfer", &t.wxid)
+                });
+                status(func, -1)
             }
             (Functions::FuncRefreshPyq, _) => status(func, if self.receiving() == Some(true) { 1 } else { -1 }),
             (Functions::FuncDownloadAttach, Some(M::Att(a))) => status(func, self.download_attach(&a)?),
@@ -837,7 +786,29 @@ impl WeChat {
             (
                 Functions::FuncAddRoomMembers | Functions::FuncInvRoomMembers | Functions::FuncDelRoomMembers,
                 Some(M::M(m)),
-            ) => status(func, self.room_members(func, &m)?),
+            ) => {
+                let wxids: Vec<&str> = m.wxids.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+                if m.roomid.is_empty() || wxids.is_empty() || !self.logged_in() {
+                    status(func, -1)
+                } else {
+                    let name = match func {
+                        Functions::FuncAddRoomMembers => "add_room_members",
+                        Functions::FuncInvRoomMembers => "invite_room_members",
+                        _ => "del_room_members",
+                    };
+                    let s = self.member_rpc(func, &m.roomid, &wxids)?;
+                    if s == 1 {
+                        self.record(SentRecord {
+                            id: String::new(),
+                            ts: now_ms(),
+                            text: Some(wxids.join(",")),
+                            detail: Some(serde_json::json!({ "wxids": wxids })),
+                            ..rec(name, &m.roomid)
+                        });
+                    }
+                    status(func, s)
+                }
+            }
             (Functions::FuncShutdown, _) => {
                 self.set_receiving(None);
                 self.kick_msg.send_modify(|g| *g += 1);
@@ -891,55 +862,65 @@ impl WeChat {
         Ok(1)
     }
 
+    /// `DOWNLOAD_ATTACH` as 39.5.2 does it: only images (3), videos (43, 62) and app messages
+    /// (49); an image or file is saved to `extra`, a video next to `thumb` as `.mp4`. 0 when
+    /// the file is there (or was already), -1 for an unknown id or an attachment WeChat cannot
+    /// fetch any more, -2 for other types.
     fn download_attach(&self, a: &proto::AttachMsg) -> Result<i32, ControlError> {
+        use wcf::message::msg_type as T;
         let Some(m) = self.db.msg_by_svr_id(a.id)? else { return Ok(-1) };
-        if m.msg_type == wcf::message::msg_type::IMAGE && !a.extra.is_empty() {
-            let target = Path::new(&a.extra);
-            if !target.exists() {
-                let pending = self.cdn_dir.join(format!("{}.dat", a.id));
-                if !pending.exists() {
-                    return Ok(-1);
-                }
-                if let Some(dir) = target.parent() {
-                    std::fs::create_dir_all(dir)?;
-                }
-                std::fs::copy(pending, target)?;
-            }
+        let target = match m.msg_type {
+            T::IMAGE | T::APP if !a.extra.is_empty() => PathBuf::from(&a.extra),
+            T::VIDEO | T::SHORT_VIDEO if !a.thumb.is_empty() => Path::new(&a.thumb).with_extension("mp4"),
+            T::IMAGE | T::APP | T::VIDEO | T::SHORT_VIDEO => return Ok(-1),
+            _ => return Ok(-2),
+        };
+        if target.exists() {
+            return Ok(0);
         }
+        let pending = self.cdn_dir().join(format!("{}.pending", a.id));
+        let held_for = std::fs::read_to_string(self.cdn_dir().join(format!("{}.target", a.id))).unwrap_or_default();
+        if !pending.exists() || Path::new(&held_for) != target {
+            return Ok(-1);
+        }
+        if let Some(dir) = target.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::copy(pending, &target)?;
         Ok(0)
     }
 
+    /// `GET_AUDIO_MSG`: `Media.Buf` of the message (leading 0x02 dropped) as `<dir>/<id>.mp3`.
+    /// The emulator does not transcode: what was injected as the audio is the MP3.
     fn audio(&self, a: &proto::AudioMsg) -> Result<String, ControlError> {
-        match self.db.msg_by_svr_id(a.id)? {
-            Some(m) if m.msg_type == wcf::message::msg_type::VOICE && !a.dir.is_empty() => {
+        if a.dir.is_empty() {
+            return Ok(String::new());
+        }
+        match self.db.audio(a.id)? {
+            Some(buf) => {
                 std::fs::create_dir_all(&a.dir)?;
                 let out = Path::new(&a.dir).join(format!("{}.mp3", a.id));
-                // An MP3 frame header; enough for a type sniffer.
-                std::fs::write(&out, [0x49, 0x44, 0x33, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00])?;
+                std::fs::write(&out, buf.strip_prefix(&[0x02]).unwrap_or(&buf))?;
                 Ok(path_text(&out))
             }
-            _ => Ok(String::new()),
+            None => Ok(String::new()),
         }
     }
+}
 
-    fn room_members(&self, func: Functions, m: &proto::MemberMgmt) -> Result<i32, ControlError> {
-        let wxids: Vec<&str> = m.wxids.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
-        if m.roomid.is_empty() || wxids.is_empty() {
-            return Ok(-1);
-        }
-        let Some(mut data) = self.db.room_data(&m.roomid)? else { return Ok(-1) };
-        if func == Functions::FuncDelRoomMembers {
-            data.members.retain(|x| !wxids.contains(&x.wxid.as_str()));
-        } else {
-            for w in wxids {
-                if !data.members.iter().any(|x| x.wxid == w) {
-                    data.members.push(proto::room_data::RoomMember { wxid: w.to_owned(), name: None, state: 0 });
-                }
+/// The function whose `wcf.proto` name (`FUNC_SEND_TXT`) is `name`.
+fn function_named(name: &str) -> Option<Functions> {
+    (0..=255).filter_map(|v| Functions::try_from(v).ok()).find(|f| {
+        let camel = format!("{f:?}");
+        let mut snake = String::new();
+        for (i, c) in camel.chars().enumerate() {
+            if c.is_ascii_uppercase() && i > 0 {
+                snake.push('_');
             }
+            snake.push(c.to_ascii_uppercase());
         }
-        self.db.set_room_data(&m.roomid, &data)?;
-        Ok(1)
-    }
+        snake == name
+    })
 }
 
 /// `DECRYPT_IMAGE` as WeChatFerry's `misc::decrypt_image` does it: key from the magic bytes,
@@ -962,6 +943,6 @@ fn decrypt_image(src: &str, dir: &str) -> String {
 }
 
 /// FNV-1a, for stable file names.
-fn fnv(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x100_0000_01b3))
 }

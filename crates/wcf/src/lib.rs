@@ -4,8 +4,8 @@
 //! * [`proto`]: the `wcf.proto` schema as prost derives.
 //! * [`Client`]: the command channel, one typed method per RPC.
 //! * [`Receiver`]: the push channel, with reconnect and a published [`ConnectionState`].
-//! * Pure helpers: [`message`] (`is_at`, classification), [`friend_request`], [`dat_image`],
-//!   [`room`].
+//! * Pure helpers: [`message`] (`is_at`, classification), [`content`] (every message kind),
+//!   [`system`] (system texts and `<sysmsg>`), [`xml`], [`friend_request`], [`dat_image`], [`room`].
 //!
 //! Protocol facts come from `shared/docs/wcf-protocol.md`.
 
@@ -15,13 +15,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub mod client;
+pub mod content;
 pub mod dat_image;
 pub mod friend_request;
 pub mod message;
 pub mod proto;
 pub mod receiver;
 pub mod room;
+pub mod system;
 pub mod transport;
+pub mod xml;
 
 pub use client::{Client, ClientOptions, DbRow, DbValue, Endpoints, Receiving, RichText};
 pub use proto::{Functions, WxMsg};

@@ -24,6 +24,12 @@ pub mod msg_type {
     pub const LOCATION: u32 = 48;
     /// App message (file, link, transfer, quote… subtype in `<appmsg><type>`).
     pub const APP: u32 = 49;
+    /// VoIP call notice.
+    pub const VOIP: u32 = 50;
+    /// Status sync ("微信初始化"): a client signal, not a message.
+    pub const STATUS_NOTIFY: u32 = 51;
+    /// Short video ("小视频"), handled like [`VIDEO`].
+    pub const SHORT_VIDEO: u32 = 62;
     /// System text ("你已添加了…", red packets).
     pub const SYSTEM: u32 = 10000;
     /// `<sysmsg>` XML: recalls and similar system events.

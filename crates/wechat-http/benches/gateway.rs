@@ -133,6 +133,7 @@ fn fixture() -> Fixture {
             province: "Guangdong".into(),
             city: "Shenzhen".into(),
             gender: (i % 3) as i32,
+            avatar: String::new(),
         });
     }
     f

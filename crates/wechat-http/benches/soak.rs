@@ -159,7 +159,7 @@ async fn run() {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let t = start.elapsed();
         if t >= next_drop {
-            let _ = emu.wechat().fault(&wcf_emulator::Fault { kind: "drop_connections".into(), ms: None });
+            let _ = emu.wechat().fault(&wcf_emulator::Fault { kind: "drop_connections".into(), ms: None, func: None });
             next_drop += Duration::from_secs(60);
         }
         if !down_done && t >= down_at {

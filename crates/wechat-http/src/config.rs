@@ -230,6 +230,50 @@ pub struct Media {
     pub deny_networks: Vec<String>,
     /// Days uploaded files and staged media are kept (0 = for ever).
     pub retention_days: u64,
+    /// Kinds of received media fetched as soon as the message arrives (the others on the first
+    /// `get_file`).
+    pub auto_download: Vec<MediaKind>,
+    /// Largest medium fetched on arrival, bytes, as the message declares it.
+    pub auto_download_max_bytes: u64,
+}
+
+/// A kind of received media.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaKind {
+    /// Images (type 3).
+    Image,
+    /// Voice messages (34), as MP3.
+    Voice,
+    /// Videos (43, 62).
+    Video,
+    /// A video's cover (fetched with the video).
+    VideoThumb,
+    /// Files (49/6).
+    File,
+    /// Stickers (47).
+    Emoji,
+}
+
+impl MediaKind {
+    const ALL: [MediaKind; 6] = [Self::Image, Self::Voice, Self::Video, Self::VideoThumb, Self::File, Self::Emoji];
+
+    /// The name used in ids and the config.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Image => "image",
+            Self::Voice => "voice",
+            Self::Video => "video",
+            Self::VideoThumb => "video_thumb",
+            Self::File => "file",
+            Self::Emoji => "emoji",
+        }
+    }
+
+    /// The kind called `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
 }
 
 impl Default for Media {
@@ -243,6 +287,8 @@ impl Default for Media {
             max_upload_bytes: 20 * 1024 * 1024,
             deny_networks: DEFAULT_DENY_NETWORKS.iter().map(|s| (*s).to_owned()).collect(),
             retention_days: 7,
+            auto_download: vec![MediaKind::Image, MediaKind::Voice, MediaKind::Emoji],
+            auto_download_max_bytes: 10 * 1024 * 1024,
         }
     }
 }

@@ -129,6 +129,15 @@ pub async fn find(account: &Account, file_id: &str) -> ApiResult<StoredFile> {
             size: bytes.len() as u64,
         });
     }
+    if let Some((kind, msg_id)) = crate::account::received::parse_file_id(&account.name, file_id) {
+        // A received medium: fetched now unless it was already.
+        if let Some(f) = account.store.files(&account.name).get(file_id).await?
+            && f.path.is_file()
+        {
+            return Ok(f);
+        }
+        return crate::account::received::fetch_by_id(account, kind, msg_id).await;
+    }
     let row = account.store.files(&account.name).get(file_id).await?.ok_or_else(unknown)?;
     if !row.path.is_file() {
         return Err(ApiError::BadParam(format!("file_id {file_id:?} is gone from disk; upload it again")));

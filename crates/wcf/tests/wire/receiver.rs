@@ -58,7 +58,7 @@ async fn dropped_connections_reconnect_and_resume() {
     wait_state(&rx, ConnectionState::Connected).await;
     let w = env.emu.wechat();
     let mut states = rx.state();
-    w.fault(&Fault { kind: "drop_connections".into(), ms: None }).unwrap();
+    w.fault(&Fault { kind: "drop_connections".into(), ms: None, func: None }).unwrap();
     within("disconnect noticed", states.wait_for(|s| *s == ConnectionState::Disconnected)).await.unwrap();
     within("reconnected", states.wait_for(|s| *s == ConnectionState::Connected)).await.unwrap();
     let id = w.inject(&text("wxid_bob", "after")).unwrap();
@@ -71,9 +71,9 @@ async fn logout_and_login_are_published() {
     let env = start().await;
     let rx = Receiver::start(env.client.clone(), fast_receiver());
     wait_state(&rx, ConnectionState::Connected).await;
-    env.emu.wechat().fault(&Fault { kind: "logout".into(), ms: None }).unwrap();
+    env.emu.wechat().fault(&Fault { kind: "logout".into(), ms: None, func: None }).unwrap();
     wait_state(&rx, ConnectionState::LoggedOut).await;
-    env.emu.wechat().fault(&Fault { kind: "login".into(), ms: None }).unwrap();
+    env.emu.wechat().fault(&Fault { kind: "login".into(), ms: None, func: None }).unwrap();
     wait_state(&rx, ConnectionState::Connected).await;
 }
 

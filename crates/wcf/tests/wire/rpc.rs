@@ -24,11 +24,11 @@ async fn login_identity_and_info() {
     assert_eq!(c.msg_types().await.unwrap().get(&1).map(String::as_str), Some("文字"));
     assert!(matches!(c.login_qrcode().await, Err(Error::Failed { func: Functions::FuncRefreshQrcode })));
 
-    env.emu.wechat().fault(&Fault { kind: "logout".into(), ms: None }).unwrap();
+    env.emu.wechat().fault(&Fault { kind: "logout".into(), ms: None, func: None }).unwrap();
     assert!(!c.is_login().await.unwrap());
     assert!(c.login_qrcode().await.unwrap().starts_with("http://weixin.qq.com/x/"));
     rejected(c.send_text("hi", "wxid_alice", &[]).await, Functions::FuncSendTxt, -1);
-    env.emu.wechat().fault(&Fault { kind: "login".into(), ms: None }).unwrap();
+    env.emu.wechat().fault(&Fault { kind: "login".into(), ms: None, func: None }).unwrap();
     assert!(c.is_login().await.unwrap());
 }
 
@@ -43,7 +43,7 @@ async fn contacts_and_databases() {
     assert_eq!(c.contact_info("wxid_bob").await.unwrap().unwrap().name, "Bob");
     assert_eq!(c.contact_info("wxid_nobody").await.unwrap(), None);
 
-    assert_eq!(c.db_names().await.unwrap(), ["MicroMsg.db", "MSG0.db"]);
+    assert_eq!(c.db_names().await.unwrap(), ["MicroMsg.db", "MSG0.db", "MediaMSG0.db"]);
     let tables = c.db_tables("MicroMsg.db").await.unwrap();
     assert!(tables.iter().any(|t| t.name == "ChatRoom" && t.sql.contains("RoomData")));
     let rows =
@@ -118,7 +118,9 @@ async fn sends_are_recorded_with_their_conventions() {
 
     c.forward(id, "wxid_carol").await.unwrap();
     rejected(c.forward(12345, "wxid_carol").await, Functions::FuncForwardMsg, -1);
-    assert_eq!(w.sent().last().unwrap().func, "forward");
+    let rec = w.sent().last().unwrap().clone();
+    assert_eq!((rec.func.as_str(), rec.receiver.as_str()), ("forward_msg", "wxid_carol"));
+    assert_eq!(rec.detail.unwrap()["forwarded_id"], id.to_string());
 }
 
 #[tokio::test]
@@ -161,8 +163,14 @@ async fn revoke_friend_accept_and_receiving_switches() {
     assert_eq!((m.r#type, m.content.as_str()), (10000, "你已添加了Newbie，现在可以开始聊天了。"));
     assert_eq!(c.contact_info("wxid_new").await.unwrap().unwrap().name, "Newbie");
 
-    c.receive_transfer("wxid_alice", "tf1", "ta1").await.unwrap();
-    rejected(c.receive_transfer("wxid_alice", "", "ta1").await, Functions::FuncRecvTransfer, -1);
+    // 39.5.2's RECV_TRANSFER is a stub answering -1; the request is still recorded.
+    rejected(c.receive_transfer("wxid_alice", "tf1", "ta1").await, Functions::FuncRecvTransfer, -1);
+    let rec = env.emu.wechat().sent().last().unwrap().clone();
+    assert_eq!(rec.func, "receive_transfer");
+    assert_eq!(
+        rec.detail.unwrap(),
+        serde_json::json!({"wxid": "wxid_alice", "transfer_id": "tf1", "transaction_id": "ta1"})
+    );
     rejected(c.refresh_moments(0).await, Functions::FuncRefreshPyq, -1);
 
     drop(rx);
@@ -232,11 +240,22 @@ async fn room_member_management() {
         ["wxid_bot", "wxid_carol", "wxid_alice", "wxid_bob"]
     );
     c.delete_room_members("1002@chatroom", &["wxid_carol".into()]).await.unwrap();
+    // An invitation sends a card; nobody joins until they accept it.
     c.invite_room_members("1002@chatroom", &[" wxid_dave ".into()]).await.unwrap();
-    assert_eq!(
-        ids(c.room_members("1002@chatroom").await.unwrap()),
-        ["wxid_bot", "wxid_alice", "wxid_bob", "wxid_dave"]
-    );
+    assert_eq!(ids(c.room_members("1002@chatroom").await.unwrap()), ["wxid_bot", "wxid_alice", "wxid_bob"]);
+    let funcs: Vec<String> = env.emu.wechat().sent().iter().map(|r| r.func.clone()).collect();
+    assert_eq!(funcs, ["add_room_members", "del_room_members", "invite_room_members"]);
+    let cards = c
+        .query(
+            "MSG0.db",
+            "SELECT SubType, StrContent, CompressContent FROM MSG WHERE StrTalker = 'wxid_dave' AND IsSender = 1",
+        )
+        .await
+        .unwrap();
+    assert_eq!(cards.len(), 1);
+    assert_eq!(cards[0].get("SubType").and_then(|v| v.as_i64()), Some(5));
+    let xml = wcf::content::inflate(cards[0].get("CompressContent").and_then(|v| v.as_bytes()).unwrap()).unwrap();
+    assert!(xml.contains("<title>邀请你加入群聊</title>"), "{xml}");
     rejected(c.add_room_members("404@chatroom", &["wxid_alice".into()]).await, Functions::FuncAddRoomMembers, -1);
     rejected(c.delete_room_members("1002@chatroom", &[]).await, Functions::FuncDelRoomMembers, -1);
 }
@@ -264,7 +283,7 @@ async fn a_late_reply_never_answers_the_next_call() {
     let env = start().await;
     let client = crate::helpers::client_for(&env.emu.address(), Duration::from_millis(300));
     assert!(client.is_login().await.unwrap());
-    env.emu.wechat().fault(&Fault { kind: "stall".into(), ms: Some(1200) }).unwrap();
+    env.emu.wechat().fault(&Fault { kind: "stall".into(), ms: Some(1200), func: None }).unwrap();
     assert!(matches!(client.is_login().await, Err(Error::Timeout { func: Functions::FuncIsLogin, .. })));
     // While the stalled peer still holds the socket, calls fail as connection errors; once it
     // is gone, the first successful answer must be the answer to *this* call.

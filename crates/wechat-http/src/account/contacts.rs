@@ -19,6 +19,7 @@ const MISS_REFRESH_AFTER: Duration = Duration::from_secs(5);
 struct Snapshot {
     list: Arc<Vec<RpcContact>>,
     by_id: HashMap<String, usize>,
+    avatars: HashMap<String, String>,
     at: Option<Instant>,
 }
 
@@ -29,6 +30,8 @@ pub struct ContactCache {
     refreshing: tokio::sync::Mutex<()>,
     /// `(generation, self wxid, JSON)` of the rendered friend list.
     friends_json: Mutex<Option<(Instant, String, Arc<str>)>>,
+    /// Friends that vanished from the list since the last [`ContactCache::take_removed`].
+    removed: Mutex<Vec<RpcContact>>,
 }
 
 impl std::fmt::Debug for ContactCache {
@@ -42,8 +45,9 @@ pub fn display(c: &RpcContact) -> &str {
     if c.remark.is_empty() { &c.name } else { &c.remark }
 }
 
-/// A contact as the user actions return it (OneBot 12 names plus the original's).
-pub fn user_json(c: &RpcContact) -> serde_json::Value {
+/// A contact as the user actions return it (OneBot 12 names plus the original's), with its
+/// head image URL (`ContactHeadImgUrl`, "" when WeChat has none).
+pub fn user_json(c: &RpcContact, avatar: &str) -> serde_json::Value {
     serde_json::json!({
         "user_id": c.wxid,
         "user_name": c.name,
@@ -51,6 +55,7 @@ pub fn user_json(c: &RpcContact) -> serde_json::Value {
         "user_remark": c.remark,
         "nickname": c.name,
         "remark": c.remark,
+        "avatar": avatar,
         "_code": c.code,
         "_gender": c.gender,
     })
@@ -75,17 +80,43 @@ impl ContactCache {
             snapshot: RwLock::new(Snapshot::default()),
             refreshing: tokio::sync::Mutex::new(()),
             friends_json: Mutex::new(None),
+            removed: Mutex::new(Vec::new()),
         }
     }
 
-    /// Reloads from WeChat.
+    /// Reloads from WeChat (contacts and their head images); friends missing from the new
+    /// list are kept for [`ContactCache::take_removed`].
     pub async fn refresh(&self) -> ApiResult<()> {
         let _one_at_a_time = self.refreshing.lock().await;
         let list = self.client.contacts().await.map_err(|e| ApiError::from_wcf("list contacts", &e))?;
-        let by_id = list.iter().enumerate().map(|(i, c)| (c.wxid.clone(), i)).collect();
-        *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) =
-            Snapshot { list: Arc::new(list), by_id, at: Some(Instant::now()) };
+        let avatars = match crate::wechat_db::avatars(&self.client).await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot read head images; contacts carry none");
+                HashMap::new()
+            }
+        };
+        let by_id: HashMap<String, usize> = list.iter().enumerate().map(|(i, c)| (c.wxid.clone(), i)).collect();
+        let mut snap = self.snapshot.write().unwrap_or_else(|p| p.into_inner());
+        if snap.at.is_some() {
+            let gone: Vec<RpcContact> =
+                snap.list.iter().filter(|c| is_friend_id(&c.wxid) && !by_id.contains_key(&c.wxid)).cloned().collect();
+            if !gone.is_empty() {
+                self.removed.lock().unwrap_or_else(|p| p.into_inner()).extend(gone);
+            }
+        }
+        *snap = Snapshot { list: Arc::new(list), by_id, avatars, at: Some(Instant::now()) };
         Ok(())
+    }
+
+    /// Friends that left the contact list since the last call.
+    pub fn take_removed(&self) -> Vec<RpcContact> {
+        std::mem::take(&mut *self.removed.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// A contact's or chat group's head image URL ("" when unknown).
+    pub fn avatar(&self, wxid: &str) -> String {
+        self.snapshot.read().unwrap_or_else(|p| p.into_inner()).avatars.get(wxid).cloned().unwrap_or_default()
     }
 
     fn age(&self) -> Option<Duration> {
@@ -116,8 +147,14 @@ impl ContactCache {
         {
             return Ok(json.clone());
         }
-        let friends: Vec<serde_json::Value> =
-            list.iter().filter(|c| is_friend_id(&c.wxid) && c.wxid != me).map(user_json).collect();
+        let friends: Vec<serde_json::Value> = {
+            let snap = self.snapshot.read().unwrap_or_else(|p| p.into_inner());
+            let avatar = |w: &str| snap.avatars.get(w).map(String::as_str).unwrap_or_default();
+            list.iter()
+                .filter(|c| is_friend_id(&c.wxid) && c.wxid != me)
+                .map(|c| user_json(c, avatar(&c.wxid)))
+                .collect()
+        };
         let json: Arc<str> = Arc::from(serde_json::Value::Array(friends).to_string());
         *cached = Some((generation, me.to_owned(), json.clone()));
         Ok(json)

@@ -175,7 +175,7 @@ impl Media {
         crate::fsx::create_private_dir(&dir)
             .map_err(|e| ApiError::Filesystem(format!("cannot create {}: {e}", dir.display())))?;
         if !self.paths.to_local(extra).exists() {
-            client.download_attach(id, "", extra).await.map_err(|e| ApiError::from_wcf("download the image", &e))?;
+            client.download_attach(id, "", extra).await.map_err(|e| super::received::attach_error("image", &e))?;
         }
         let wechat_dir = self.paths.to_wechat(&dir);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(self.settings.image_fetch_timeout);
@@ -203,6 +203,22 @@ impl Media {
                 Err(e) => return Err(ApiError::from_wcf("decrypt the image", &e)),
             }
         }
+    }
+
+    /// Today's folder for received media (created owner-only): `(path, date)`.
+    pub fn received_dir(&self) -> ApiResult<(PathBuf, String)> {
+        let date = today();
+        let dir = self.img_dir.join(&date);
+        crate::fsx::create_private_dir(&dir)
+            .map_err(|e| ApiError::Filesystem(format!("cannot create {}: {e}", dir.display())))?;
+        Ok((dir, date))
+    }
+
+    /// The local file of a fetched chat image `<date>/<file>`.
+    pub fn chat_image_path(&self, rel: &str) -> ApiResult<PathBuf> {
+        let (date, file) =
+            rel.split_once('/').ok_or_else(|| ApiError::Internal(format!("bad chat image path {rel:?}")))?;
+        self.chat_image(date, file)
     }
 
     /// The local file behind `/chat_image/[<account>/]<date>/<file>`.

@@ -23,6 +23,9 @@ pub mod backend;
 pub mod contacts;
 pub mod media;
 pub mod receive;
+pub mod received;
+pub mod rooms;
+pub mod system;
 pub mod upkeep;
 
 pub use backend::Backend;
@@ -51,6 +54,8 @@ pub struct Account {
     pub contacts: ContactCache,
     /// WeChat's databases.
     pub db: WeChatDb,
+    /// Chat-group members as known, for the member notices.
+    pub rooms: rooms::Rooms,
     /// Images and files.
     pub media: Media,
     /// The send queue.
@@ -121,6 +126,7 @@ impl Account {
             backend: Backend::new(client.clone(), receiver.state(), known_wxid),
             contacts: ContactCache::new(client),
             db: WeChatDb::new(),
+            rooms: rooms::Rooms::new(),
             media,
             queue: Pacer::new(&entry),
             store: parts.store,

@@ -13,8 +13,10 @@ use wcf::message::msg_type;
 use wcf::{ConnectionState, WxMsg};
 
 use super::Account;
+use super::received;
+use crate::config::MediaKind;
 use crate::config::ReceiveMode;
-use crate::events::normalize::{Context, Draft, ImageFetch};
+use crate::events::normalize::{Context, Draft, ImageFetch, MediaState};
 use crate::store::FriendRequestRow;
 
 /// Rows read from the database per recovery or poll round.
@@ -101,6 +103,7 @@ async fn on_state(account: &Account, state: ConnectionState) {
             if let Err(e) = account.contacts.refresh().await {
                 tracing::warn!(account = %account.name, error = %e, "cannot load contacts");
             }
+            account.rooms.load(account).await;
             account.status_changed();
             if account.config.wcf.receive_mode == ReceiveMode::Push {
                 recover(account).await;
@@ -249,31 +252,44 @@ async fn start_position(account: &Account) -> crate::error::ApiResult<i64> {
     account.db.max_local_id(&account.backend).await
 }
 
-/// Handles one inbound message and emits its event (never before the account's wxid is
+/// Handles one inbound message and emits its events (never before the account's wxid is
 /// known: every event carries it).
-pub async fn process(account: &Account, m: &WxMsg) {
+pub async fn process(account: &Account, pushed: &WxMsg) {
     let mut me = account.backend.self_id();
     if me.is_empty() {
         if let Err(e) = learn_identity(account).await {
-            tracing::error!(account = %account.name, id = m.id, error = %e, "a message arrived but the account's wxid is unknown; it is recovered after the next reconnect");
+            tracing::error!(account = %account.name, id = pushed.id, error = %e, "a message arrived but the account's wxid is unknown; it is recovered after the next reconnect");
             return;
         }
         me = account.backend.self_id();
     }
-    let image = inbound(account, m).await;
+    // A group content may carry its sender as a `wxid:\n` prefix (wechat-messages.md §1.2).
+    let stripped;
+    let m = match pushed
+        .is_group
+        .then(|| wcf::content::strip_group_prefix(&pushed.content, &pushed.sender, &pushed.roomid))
+    {
+        Some(rest) if rest.len() != pushed.content.len() => {
+            stripped = WxMsg { content: rest.to_owned(), ..pushed.clone() };
+            &stripped
+        }
+        _ => pushed,
+    };
     let room_name = m.is_group.then(|| account.contacts.peek(&m.roomid).map(|c| c.name)).flatten();
     let sender = account.contacts.peek(&m.sender);
-    let ctx = Context {
+    let mut ctx = Context {
         self_id: me,
+        account: account.name.clone(),
         base_url: account.events.base_url.clone(),
         image_prefix: account.media.url_prefix().to_owned(),
-        image,
         room_name,
         sender_name: sender.as_ref().map(|c| super::contacts::display(c).to_owned()),
         sender_is_friend: sender.is_some_and(|c| wcf::message::is_friend_id(&c.wxid)),
         legacy: account.events.legacy,
+        ..Default::default()
     };
-    if let Some(mut draft) = crate::events::normalize::normalize(m, &ctx) {
+    inbound(account, m, &mut ctx).await;
+    for mut draft in crate::events::normalize::normalize(m, &ctx) {
         draft.account = Some(account.name.clone());
         draft.source = draft.source.map(|s| format!("wx:{}:{}", account.name, s.trim_start_matches("wx:")));
         if let Err(e) = account.outbox.submit(draft).await {
@@ -282,49 +298,127 @@ pub async fn process(account: &Account, m: &WxMsg) {
     }
 }
 
-/// Side effects of a message before its event: fetch images, remember friend requests.
-async fn inbound(account: &Account, m: &WxMsg) -> ImageFetch {
-    match m.r#type {
-        msg_type::IMAGE if m.is_self => ImageFetch::NotAttempted,
-        msg_type::IMAGE if m.extra.is_empty() => {
-            ImageFetch::Failed("WeChat gave no path for the image (the message carries none)".into())
-        }
-        msg_type::IMAGE => match account.media.fetch_chat_image(&account.backend.client, m.id, &m.extra).await {
-            Ok(rel) => {
-                if let Err(e) = account.store.chat_images(&account.name).record(m.id, &rel).await {
-                    tracing::warn!(account = %account.name, error = %e, "cannot record a chat image");
-                }
-                ImageFetch::Fetched(rel)
-            }
-            Err(e) => {
-                tracing::warn!(account = %account.name, id = m.id, error = %e, "cannot fetch a chat image");
-                ImageFetch::Failed(e.public_message())
-            }
+/// The event a stored message makes (the first, for messages that make several), without
+/// side effects: for `wx.get_message`. The bot's own messages are rendered too.
+pub async fn event_of(account: &Account, stored: &WxMsg) -> Option<serde_json::Value> {
+    let me = account.backend.self_id();
+    let m = WxMsg {
+        is_self: false,
+        content: if stored.is_group {
+            wcf::content::strip_group_prefix(&stored.content, &stored.sender, &stored.roomid).to_owned()
+        } else {
+            stored.content.clone()
         },
-        msg_type::FRIEND_REQUEST => {
-            match wcf::friend_request::FriendRequest::parse(&m.content) {
-                Ok(r) => {
-                    let row = FriendRequestRow {
-                        flag: r.v4,
-                        ticket_v3: r.v3,
-                        scene: r.scene,
-                        user_id: r.wxid,
-                        nickname: r.nickname,
-                        greeting: r.greeting,
-                        state: "pending".into(),
-                    };
-                    if let Err(e) = account.store.friend_requests(&account.name).save(row).await {
-                        tracing::warn!(account = %account.name, error = %e, "cannot store a friend request");
-                    }
-                }
-                Err(e) => tracing::warn!(account = %account.name, error = %e, "unreadable friend request"),
+        ..stored.clone()
+    };
+    let mut ctx = Context {
+        self_id: me,
+        account: account.name.clone(),
+        base_url: account.events.base_url.clone(),
+        image_prefix: account.media.url_prefix().to_owned(),
+        room_name: m.is_group.then(|| account.contacts.peek(&m.roomid).map(|c| c.name)).flatten(),
+        sender_name: account.contacts.name_of(&m.sender),
+        ..Default::default()
+    };
+    if m.r#type == msg_type::IMAGE
+        && let Ok(Some(rel)) = account.store.chat_images(&account.name).of_message(m.id).await
+    {
+        ctx.image = ImageFetch::Fetched(rel);
+    }
+    for kind in [MediaKind::Voice, MediaKind::Video, MediaKind::VideoThumb, MediaKind::File, MediaKind::Emoji] {
+        let id = received::file_id(&account.name, kind, m.id);
+        if let Ok(Some(f)) = account.store.files(&account.name).get(&id).await
+            && f.path.is_file()
+        {
+            ctx.media.push((kind, MediaState::Ready));
+        }
+    }
+    let mut body = crate::events::normalize::normalize(&m, &ctx).into_iter().next()?.body;
+    body["wx.is_self"] = serde_json::Value::Bool(stored.is_self);
+    Some(body)
+}
+
+/// Whether a medium of this size is fetched on arrival.
+fn eager(account: &Account, kind: MediaKind, m: &WxMsg) -> bool {
+    let media = &account.settings.media;
+    media.auto_download.contains(&kind) && received::declared(m, kind).0 <= media.auto_download_max_bytes
+}
+
+async fn fetch_media(account: &Account, m: &WxMsg, kind: MediaKind, ctx: &mut Context) {
+    let state = if eager(account, kind, m) || kind == MediaKind::VideoThumb {
+        match received::fetch(account, kind, m).await {
+            Ok(_) => MediaState::Ready,
+            Err(e) => {
+                tracing::warn!(account = %account.name, id = m.id, kind = kind.name(), error = %e, "cannot fetch a received medium");
+                MediaState::Failed(e.public_message())
             }
-            ImageFetch::NotAttempted
         }
-        msg_type::SYSTEM if m.content.starts_with("你已添加了") => {
-            let _ = account.contacts.refresh().await;
-            ImageFetch::NotAttempted
+    } else {
+        MediaState::Later
+    };
+    ctx.media.push((kind, state));
+}
+
+/// Side effects of a message before its events: fetch media, remember friend requests,
+/// resolve who system messages are about.
+async fn inbound(account: &Account, m: &WxMsg, ctx: &mut Context) {
+    if m.is_self && !matches!(m.r#type, msg_type::SYSTEM | msg_type::SYS_XML) {
+        return;
+    }
+    match m.r#type {
+        msg_type::IMAGE if !eager(account, MediaKind::Image, m) => {}
+        msg_type::IMAGE if m.extra.is_empty() => {
+            ctx.image = ImageFetch::Failed("WeChat gave no path for the image (the message carries none)".into())
         }
-        _ => ImageFetch::NotAttempted,
+        msg_type::IMAGE => {
+            ctx.image = match account.media.fetch_chat_image(&account.backend.client, m.id, &m.extra).await {
+                Ok(rel) => {
+                    if let Err(e) = account.store.chat_images(&account.name).record(m.id, &rel).await {
+                        tracing::warn!(account = %account.name, error = %e, "cannot record a chat image");
+                    }
+                    ImageFetch::Fetched(rel)
+                }
+                Err(e) => {
+                    tracing::warn!(account = %account.name, id = m.id, error = %e, "cannot fetch a chat image");
+                    ImageFetch::Failed(e.public_message())
+                }
+            }
+        }
+        msg_type::VOICE => fetch_media(account, m, MediaKind::Voice, ctx).await,
+        msg_type::VIDEO | msg_type::SHORT_VIDEO => {
+            fetch_media(account, m, MediaKind::VideoThumb, ctx).await;
+            fetch_media(account, m, MediaKind::Video, ctx).await;
+        }
+        msg_type::EMOJI => fetch_media(account, m, MediaKind::Emoji, ctx).await,
+        msg_type::APP => {
+            if let wcf::content::Content::App(a) = wcf::content::parse(m.r#type, &m.content) {
+                match a.detail {
+                    wcf::content::AppDetail::File(f) if !f.uploading => {
+                        fetch_media(account, m, MediaKind::File, ctx).await
+                    }
+                    wcf::content::AppDetail::Pat(_) => super::system::resolve_into(account, m, ctx).await,
+                    _ => {}
+                }
+            }
+        }
+        msg_type::FRIEND_REQUEST => match wcf::friend_request::FriendRequest::parse(&m.content) {
+            Ok(r) => {
+                let row = FriendRequestRow {
+                    flag: r.v4,
+                    ticket_v3: r.v3,
+                    scene: r.scene,
+                    user_id: r.wxid,
+                    nickname: r.nickname,
+                    greeting: r.greeting,
+                    state: "pending".into(),
+                };
+                if let Err(e) = account.store.friend_requests(&account.name).save(row).await {
+                    tracing::warn!(account = %account.name, error = %e, "cannot store a friend request");
+                }
+            }
+            Err(e) => tracing::warn!(account = %account.name, error = %e, "unreadable friend request"),
+        },
+        msg_type::SYSTEM | msg_type::SYS_XML => super::system::resolve_into(account, m, ctx).await,
+        _ => {}
     }
 }

@@ -1,5 +1,6 @@
-//! Periodic work of one account, one [`step`] a minute: contacts refreshed every ten minutes,
-//! sends whose outcome is unknown reconciled against WeChat's database.
+//! Periodic work of one account, one [`step`] a minute: chat-group members compared (silent
+//! leaves), contacts refreshed every ten minutes (friends who are gone), sends whose outcome
+//! is unknown reconciled against WeChat's database.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +27,7 @@ pub async fn step(account: &Account, n: u64) {
     if n > 0 && n.is_multiple_of(CONTACTS_EVERY) {
         let _ = account.contacts.refresh().await;
     }
+    super::system::emit_list_changes(account).await;
     match crate::send::reconcile_unknown(account).await {
         Ok(0) => {}
         Ok(k) => {

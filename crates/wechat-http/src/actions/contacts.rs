@@ -18,7 +18,7 @@ pub(super) async fn friend_list(account: &Account) -> ApiResult<Data> {
 
 pub(super) async fn group_list(account: &Account) -> ApiResult<Value> {
     let all = account.contacts.all().await?;
-    let counts = account.db.room_member_counts(&account.backend).await?;
+    let rooms = account.db.all_room_data(&account.backend).await?;
     Ok(Value::Array(
         all.iter()
             .filter(|c| is_room_id(&c.wxid))
@@ -26,8 +26,8 @@ pub(super) async fn group_list(account: &Account) -> ApiResult<Value> {
                 json!({
                     "group_id": c.wxid,
                     "group_name": c.name,
-                    "member_count": counts.get(&c.wxid).copied().unwrap_or(0),
-                    "avatar": "",
+                    "member_count": rooms.get(&c.wxid).map(|d| d.members.len()).unwrap_or(0),
+                    "avatar": account.contacts.avatar(&c.wxid),
                 })
             })
             .collect(),
@@ -47,7 +47,7 @@ pub(super) async fn gh_list(account: &Account) -> ApiResult<Value> {
 pub(super) async fn user_info(account: &Account, p: &Params) -> ApiResult<Value> {
     let id = p.str("user_id")?;
     match account.contacts.get(&id).await? {
-        Some(c) if !is_room_id(&c.wxid) => Ok(user_json(&c)),
+        Some(c) if !is_room_id(&c.wxid) => Ok(user_json(&c, &account.contacts.avatar(&c.wxid))),
         _ => Err(ApiError::BadParam(format!("user_id {id:?} is not a contact of this account"))),
     }
 }
@@ -66,23 +66,28 @@ async fn room(account: &Account, p: &Params) -> ApiResult<RpcContact> {
 
 pub(super) async fn group_info(account: &Account, p: &Params) -> ApiResult<Value> {
     let c = room(account, p).await?;
-    Ok(json!({ "group_id": c.wxid, "group_name": c.name }))
+    Ok(json!({ "group_id": c.wxid, "group_name": c.name, "avatar": account.contacts.avatar(&c.wxid) }))
 }
 
+/// Members with their names: `user_name` = the `Contact` nickname (group members who are no
+/// friends have one too), `user_displayname` = the group nickname (群昵称, "" when unset).
 async fn members(account: &Account, group: &str) -> ApiResult<Vec<Value>> {
     let Some(data) = account.db.room_data(&account.backend, group).await? else {
         return Err(ApiError::BadParam(format!("chat group {group:?} has no member list in WeChat's database")));
     };
+    let ids: Vec<String> = data.members.iter().map(|m| m.wxid.clone()).collect();
+    let names = account.db.names(&account.backend, &ids).await?;
     Ok(data
         .members
         .into_iter()
         .map(|m| {
-            let name = account.contacts.peek(&m.wxid).map(|c| c.name).filter(|n| !n.is_empty());
-            let display = m.name.clone().filter(|n| !n.is_empty()).or_else(|| name.clone()).unwrap_or_default();
+            let nickname = names.get(&m.wxid).map(|n| n.nickname.clone()).filter(|n| !n.is_empty());
+            let alias = m.name.clone().unwrap_or_default();
             json!({
                 "user_id": m.wxid,
-                "user_name": name.unwrap_or_else(|| display.clone()),
-                "user_displayname": display,
+                "user_name": nickname.unwrap_or_else(|| if alias.is_empty() { m.wxid.clone() } else { alias.clone() }),
+                "user_displayname": alias,
+                "avatar": account.contacts.avatar(&m.wxid),
             })
         })
         .collect())

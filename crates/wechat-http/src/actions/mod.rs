@@ -20,6 +20,7 @@ mod friends;
 mod messages;
 pub mod meta;
 pub mod params;
+mod wechat;
 
 pub use events::LATEST_EVENTS_CHANNEL;
 pub use params::Params;
@@ -74,7 +75,7 @@ pub const ACTIONS: &[ActionSpec] = &[
                 "message",
                 "string|array",
                 true,
-                "a string, or OneBot 12 segments: text, image, mention, mention_all, file",
+                "a string, or OneBot 12 segments: text, mention, mention_all, image, file, video, wx.emoji, wx.link, wx.xml",
             ),
             p("msg_type", "integer", false, "v1: 0 text (default), 1 or 2 image (message = host path or http(s) URL)"),
             p("group_ids", "array", false, "category ids: broadcast to every distinct member (a durable job)"),
@@ -105,6 +106,56 @@ pub const ACTIONS: &[ActionSpec] = &[
         get: false,
         summary: "Recall a message this gateway sent",
         params: &[p("message_id", "string", true, "the message_id send_message returned")],
+    },
+    ActionSpec {
+        name: "wx.get_message",
+        get: true,
+        summary: "The event of a stored message (from WeChat's database), e.g. the one a quote refers to",
+        params: &[p("message_id", "string", true, "a message id from an event, or one send_message returned")],
+    },
+    ActionSpec {
+        name: "wx.forward_message",
+        get: false,
+        summary: "Forward a message WeChat has (received or sent) to a friend or chat group",
+        params: &[
+            p("message_id", "string", true, "a message id from an event, or one send_message returned"),
+            p("user_id", "string", false, "friend wxid; or give group_id"),
+            p("group_id", "string", false, "chat group …@chatroom; or give user_id"),
+        ],
+    },
+    ActionSpec {
+        name: "wx.send_pat",
+        get: false,
+        summary: "Pat (拍一拍) a member of a chat group",
+        params: &[p("group_id", "string", true, "…@chatroom"), p("user_id", "string", true, "member wxid")],
+    },
+    ActionSpec {
+        name: "wx.add_group_member",
+        get: false,
+        summary: "Add friends to a chat group directly (small groups; WeChat asks for an invitation in large ones)",
+        params: &[p("group_id", "string", true, "…@chatroom"), p("user_ids", "array", true, "wxids (at most 40)")],
+    },
+    ActionSpec {
+        name: "wx.invite_group_member",
+        get: false,
+        summary: "Invite friends to a chat group (each gets an invitation card)",
+        params: &[p("group_id", "string", true, "…@chatroom"), p("user_ids", "array", true, "wxids (at most 40)")],
+    },
+    ActionSpec {
+        name: "wx.delete_group_member",
+        get: false,
+        summary: "Remove members from a chat group the account owns or manages",
+        params: &[p("group_id", "string", true, "…@chatroom"), p("user_ids", "array", true, "wxids (at most 40)")],
+    },
+    ActionSpec {
+        name: "wx.receive_transfer",
+        get: false,
+        summary: "Accept a money transfer (WeChatFerry 39.5.2 cannot: it answers 34003)",
+        params: &[
+            p("user_id", "string", true, "the payer (user_id of the wx.transfer notice)"),
+            p("transfer_id", "string", true, "from the wx.transfer notice"),
+            p("transaction_id", "string", true, "from the wx.transfer notice"),
+        ],
     },
     ActionSpec { name: "get_friend_list", get: true, summary: "Friends", params: &[] },
     ActionSpec { name: "get_group_list", get: true, summary: "Chat groups", params: &[] },
@@ -260,6 +311,13 @@ pub async fn dispatch(gateway: &Gateway, name: &str, call: Call) -> ApiResult<Da
         "wx.get_sent_message" => crate::send::sent_status(a, &p.str("message_id")?).await?,
         "get_send_job" => crate::send::jobs::status(a, &p.str("job_id")?).await?,
         "cancel_send_job" => crate::send::jobs::cancel(a, &p.str("job_id")?).await?,
+        "wx.get_message" => wechat::get_message(a, p).await?,
+        "wx.forward_message" => wechat::forward_message(a, p).await?,
+        "wx.send_pat" => wechat::send_pat(a, p).await?,
+        "wx.add_group_member" | "wx.invite_group_member" | "wx.delete_group_member" => {
+            wechat::members(a, p, name).await?
+        }
+        "wx.receive_transfer" => wechat::receive_transfer(a, p).await?,
         "get_friend_list" => return contacts::friend_list(a).await,
         "get_group_list" => contacts::group_list(a).await?,
         "get_gh_list" | "get_guild_list" => contacts::gh_list(a).await?,

@@ -269,7 +269,16 @@ async fn stored_file(
         return not_found();
     }
     for account in &gateway.accounts {
-        if let Ok(Some(f)) = account.store.files(&account.name).get(&file_id).await {
+        let received = crate::account::received::parse_file_id(&account.name, &file_id).is_some();
+        let found = if received {
+            match crate::files::find(account, &file_id).await {
+                Ok(f) => Some(f),
+                Err(e) => return error_response(e, None),
+            }
+        } else {
+            account.store.files(&account.name).get(&file_id).await.ok().flatten()
+        };
+        if let Some(f) = found {
             let name = f.name.replace(['"', '\\'], "");
             let disposition = if name.is_ascii() {
                 format!("attachment; filename=\"{name}\"")
@@ -277,7 +286,8 @@ async fn stored_file(
                 let encoded: String = name.bytes().map(|b| format!("%{b:02X}")).collect();
                 format!("attachment; filename*=UTF-8''{encoded}")
             };
-            return serve_file(f.path, gateway.config.media.max_upload_bytes, Some(disposition)).await;
+            let media = &gateway.config.media;
+            return serve_file(f.path, media.max_upload_bytes.max(media.max_download_bytes), Some(disposition)).await;
         }
     }
     not_found()

@@ -15,6 +15,7 @@ use crate::account::Account;
 use crate::error::{ApiError, ApiResult};
 use crate::store::{SentPart, SentState, now};
 use crate::wechat_db::OutgoingRow;
+use plan::wx_type_of;
 
 pub mod jobs;
 pub mod plan;
@@ -78,6 +79,19 @@ pub async fn parts_for(account: &Account, items: &[Item], receiver: &str) -> Api
                 names.insert(m.wxid, n);
             }
         }
+        // Members who are no contacts: their nickname from WeChat's Contact table.
+        let missing: Vec<String> = mentioned
+            .iter()
+            .filter(|w| !names.contains_key(**w) && account.contacts.peek(w).is_none())
+            .map(|w| (*w).to_owned())
+            .collect();
+        if !missing.is_empty() {
+            for (w, n) in account.db.names(&account.backend, &missing).await? {
+                if !n.nickname.is_empty() {
+                    names.insert(w, n.nickname);
+                }
+            }
+        }
     }
     plan::plan(items, receiver, group, |w| {
         names
@@ -99,10 +113,29 @@ async fn send_part(account: &Account, receiver: &str, part: &Part) -> Result<(),
             format!("send the image {path} (a path on the WeChat host)"),
             account.queue.run(client.send_image(path, receiver)).await?,
         ),
-        Part::File(path) => (
+        Part::File(path) | Part::Video(path) => (
             format!("send the file {path} (a path on the WeChat host)"),
             account.queue.run(client.send_file(path, receiver)).await?,
         ),
+        Part::Emoji(path) => (
+            format!("send the sticker {path} (a path on the WeChat host)"),
+            account.queue.run(client.send_emotion(path, receiver)).await?,
+        ),
+        Part::Link(l) => {
+            let rt = wcf::RichText {
+                name: l.source.clone(),
+                account: l.account.clone(),
+                title: l.title.clone(),
+                digest: l.description.clone(),
+                url: l.url.clone(),
+                thumburl: l.thumb_url.clone(),
+                receiver: receiver.to_owned(),
+            };
+            ("send the link card".to_owned(), account.queue.run(client.send_rich_text(&rt)).await?)
+        }
+        Part::Xml { kind, xml } => {
+            ("send the XML message".to_owned(), account.queue.run(client.send_xml(receiver, xml, *kind, None)).await?)
+        }
     };
     result.map_err(|e| match &e {
         // The request may have reached WeChat: only its database can tell.
@@ -210,15 +243,6 @@ pub async fn sent_status(account: &Account, message_id: &str) -> ApiResult<serde
         })
         .collect();
     Ok(serde_json::json!({ "message_id": message_id, "parts": list }))
-}
-
-/// The WeChat message type a sent-log `kind` is recorded as.
-fn wx_type_of(kind: &str) -> i64 {
-    match kind {
-        "text" => 1,
-        "image" => 3,
-        _ => 49,
-    }
 }
 
 /// Matches sent-log parts to WeChat's own outgoing rows (same receiver): for each part, in

@@ -3,8 +3,9 @@
 //!
 //! Consecutive text, `mention` and `mention_all` items are one text send (a mention inserts
 //! `@<group nickname>` + U+2005 and fills `aters`; `mention_all` inserts `@所有人` with
-//! `notify@all`); each image or file is one send; order is kept. The same items always give
-//! the same parts, so an interrupted send can be matched part by part.
+//! `notify@all`); each image, file, video, sticker, link card or XML message is one send;
+//! order is kept. The same items always give the same parts, so an interrupted send can be
+//! matched part by part.
 
 use crate::error::{ApiError, ApiResult};
 
@@ -26,6 +27,36 @@ pub enum Item {
     Image(String),
     /// A file, by its path on the WeChat host.
     File(String),
+    /// A video (sent as a file; WeChat shows a video), by its path on the WeChat host.
+    Video(String),
+    /// A sticker, by its path on the WeChat host.
+    Emoji(String),
+    /// A link card (`SEND_RICH_TXT`).
+    Link(Link),
+    /// Raw app-message XML (`SEND_XML`).
+    Xml {
+        /// The XML's type (`SEND_XML` `type`).
+        kind: i32,
+        /// The XML.
+        xml: String,
+    },
+}
+
+/// A link card.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Link {
+    /// Title.
+    pub title: String,
+    /// Digest under the title.
+    pub description: String,
+    /// Where it opens.
+    pub url: String,
+    /// Thumbnail URL.
+    pub thumb_url: String,
+    /// Name shown at the bottom (`source`).
+    pub source: String,
+    /// Official account (`gh_…`) the name opens.
+    pub account: String,
 }
 
 impl Item {
@@ -49,33 +80,59 @@ pub enum Part {
     Image(String),
     /// `SEND_FILE`.
     File(String),
+    /// `SEND_FILE` of a video.
+    Video(String),
+    /// `SEND_EMOTION`.
+    Emoji(String),
+    /// `SEND_RICH_TXT`.
+    Link(Link),
+    /// `SEND_XML`.
+    Xml {
+        /// Its type.
+        kind: i32,
+        /// The XML.
+        xml: String,
+    },
 }
 
 impl Part {
-    /// `text`, `image` or `file` (the sent log's `kind`).
+    /// The sent log's `kind`: `text`, `image`, `file`, `video`, `emoji`, `link` or `xml`.
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Text { .. } => "text",
             Self::Image(_) => "image",
             Self::File(_) => "file",
+            Self::Video(_) => "video",
+            Self::Emoji(_) => "emoji",
+            Self::Link(_) => "link",
+            Self::Xml { .. } => "xml",
         }
     }
 
-    /// What the sent log keeps: the text or the path.
+    /// What the sent log keeps: the text, the path, the link's URL or the XML.
     pub fn content(&self) -> &str {
         match self {
             Self::Text { text, .. } => text,
-            Self::Image(p) | Self::File(p) => p,
+            Self::Image(p) | Self::File(p) | Self::Video(p) | Self::Emoji(p) => p,
+            Self::Link(l) => &l.url,
+            Self::Xml { xml, .. } => xml,
         }
     }
 
     /// The WeChat message type this part is recorded as in `MSG`.
     pub fn wx_type(&self) -> i64 {
-        match self {
-            Self::Text { .. } => 1,
-            Self::Image(_) => 3,
-            Self::File(_) => 49,
-        }
+        wx_type_of(self.kind())
+    }
+}
+
+/// The WeChat message type a sent-log `kind` is recorded as.
+pub fn wx_type_of(kind: &str) -> i64 {
+    match kind {
+        "text" => 1,
+        "image" => 3,
+        "video" => 43,
+        "emoji" => 47,
+        _ => 49,
     }
 }
 
@@ -118,13 +175,17 @@ pub fn plan(items: &[Item], receiver: &str, group: bool, name: impl Fn(&str) -> 
                     aters.push("notify@all".into());
                 }
             }
-            Item::Image(path) => {
+            other => {
                 flush(&mut text, &mut aters, &mut parts);
-                parts.push(Part::Image(path.clone()));
-            }
-            Item::File(path) => {
-                flush(&mut text, &mut aters, &mut parts);
-                parts.push(Part::File(path.clone()));
+                parts.push(match other {
+                    Item::Image(p) => Part::Image(p.clone()),
+                    Item::File(p) => Part::File(p.clone()),
+                    Item::Video(p) => Part::Video(p.clone()),
+                    Item::Emoji(p) => Part::Emoji(p.clone()),
+                    Item::Link(l) => Part::Link(l.clone()),
+                    Item::Xml { kind, xml } => Part::Xml { kind: *kind, xml: xml.clone() },
+                    Item::Text(_) | Item::Mention(_) | Item::MentionAll => unreachable!("handled above"),
+                });
             }
         }
     }

@@ -94,7 +94,7 @@ fn media_source<'a>(kind: &str, file_id: &'a str, extra: &'a Map<String, Value>)
 
 /// Stages a media segment; returns its path as WeChat sees it.
 async fn stage_media(account: &Account, kind: &str, file_id: &str, extra: &Map<String, Value>) -> ApiResult<String> {
-    let image = kind == "image";
+    let image = kind == "image" || kind == "wx.emoji";
     let (source, how) = media_source(kind, file_id, extra)?;
     match how {
         "url" => account.media.stage_url(source, image).await,
@@ -124,6 +124,20 @@ async fn stage_media(account: &Account, kind: &str, file_id: &str, extra: &Map<S
     }
 }
 
+/// The segment types `send_message` takes.
+pub const SENDABLE: &str = "text, mention, mention_all, image, file, video, wx.emoji, wx.link and wx.xml";
+
+fn field(kind: &str, data: &Map<String, Value>, key: &str, required: bool) -> ApiResult<String> {
+    match data.get(key) {
+        Some(Value::String(s)) if !(required && s.trim().is_empty()) => Ok(s.clone()),
+        None | Some(Value::Null) if !required => Ok(String::new()),
+        Some(Value::String(_)) | None | Some(Value::Null) => {
+            Err(ApiError::BadSegmentData(format!("a {kind} segment needs a non-empty string data.{key}")))
+        }
+        Some(_) => Err(ApiError::BadSegmentData(format!("data.{key} of a {kind} segment must be a string"))),
+    }
+}
+
 /// Turns segments into items, staging media.
 pub async fn stage(account: &Account, segs: Vec<Segment>) -> ApiResult<Vec<Item>> {
     let mut items = Vec::with_capacity(segs.len());
@@ -140,11 +154,58 @@ pub async fn stage(account: &Account, segs: Vec<Segment>) -> ApiResult<Vec<Item>
                         .into(),
                 ));
             }
-            Segment::Other { kind, .. } => {
-                return Err(ApiError::UnsupportedSegment(format!(
-                    "segment type {kind:?} is not supported; use text, mention, mention_all, image or file"
-                )));
-            }
+            Segment::Other { kind, data } => match kind.as_str() {
+                "video" => {
+                    let file_id = field("video", &data, "file_id", false)?;
+                    Item::Video(stage_media(account, "video", &file_id, &data).await?)
+                }
+                "wx.emoji" => {
+                    let file_id = field("wx.emoji", &data, "file_id", false)?;
+                    Item::Emoji(stage_media(account, "wx.emoji", &file_id, &data).await?)
+                }
+                "wx.link" => {
+                    let url = field("wx.link", &data, "url", true)?;
+                    if !(url.starts_with("http://") || url.starts_with("https://")) {
+                        return Err(ApiError::BadSegmentData(format!("data.url of a wx.link segment must be an http(s) URL, not {url:?}")));
+                    }
+                    Item::Link(super::plan::Link {
+                        title: field("wx.link", &data, "title", true)?,
+                        description: field("wx.link", &data, "description", false)?,
+                        url,
+                        thumb_url: field("wx.link", &data, "thumb_url", false)?,
+                        source: field("wx.link", &data, "source", false)?,
+                        account: field("wx.link", &data, "account", false)?,
+                    })
+                }
+                "wx.xml" => {
+                    let xml = field("wx.xml", &data, "xml", true)?;
+                    let kind = match data.get("type") {
+                        Some(Value::Number(n)) => n.as_i64().and_then(|v| i32::try_from(v).ok()),
+                        None => Some(0x21),
+                        _ => None,
+                    }
+                    .ok_or_else(|| ApiError::BadSegmentData("data.type of a wx.xml segment must be an integer (the XML's type, e.g. 33 for a mini program)".into()))?;
+                    if wcf::xml::parse(&xml).is_none() {
+                        return Err(ApiError::BadSegmentData("data.xml of a wx.xml segment is not XML".into()));
+                    }
+                    Item::Xml { kind, xml }
+                }
+                "voice" | "audio" => {
+                    return Err(ApiError::UnsupportedSegment(format!(
+                        "{kind} segments cannot be sent: WeChatFerry has no call to send voice messages; send the audio as a file segment"
+                    )));
+                }
+                "location" => {
+                    return Err(ApiError::UnsupportedSegment(
+                        "location segments cannot be sent: WeChatFerry has no call to send a location; send a wx.link or text instead".into(),
+                    ));
+                }
+                _ => {
+                    return Err(ApiError::UnsupportedSegment(format!(
+                        "segment type {kind:?} is not supported; use {SENDABLE}"
+                    )));
+                }
+            },
         });
     }
     Ok(items)

@@ -190,7 +190,8 @@ impl EventRows<'_> {
                         |r| r.get(0),
                     )
                     .optional()?;
-                Ok(s.and_then(|s| s.strip_prefix(&prefix)?.parse().ok()))
+                // `wx:<account>:<id>` or `wx:<account>:<id>:<n>` (several events of one message).
+                Ok(s.and_then(|s| s.strip_prefix(&prefix)?.split(':').next()?.parse().ok()))
             })
             .await
     }

@@ -56,6 +56,20 @@ impl Files<'_> {
             .await
     }
 
+    /// Records a fetched received medium (replacing an earlier record of the same id).
+    pub async fn upsert(&self, f: StoredFile) -> ApiResult<()> {
+        let account = self.account.to_owned();
+        self.store
+            .write(move |c| {
+                c.execute(
+                    "INSERT OR REPLACE INTO files(file_id, account, name, path, sha256, size, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![f.file_id, account, f.name, f.path.to_string_lossy(), f.sha256, f.size as i64, now()],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
     /// A file by id.
     pub async fn get(&self, file_id: &str) -> ApiResult<Option<StoredFile>> {
         let (account, id) = (self.account.to_owned(), file_id.to_owned());

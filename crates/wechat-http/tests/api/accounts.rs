@@ -241,7 +241,7 @@ async fn a_stalled_wechat_goes_offline_alone_and_the_others_keep_their_pace() {
     let m = spawn_accounts(2, |_| {}).await;
     let base = p99(timed_sends(&m, "a2", 40).await);
     // a1's WeChat stops answering for a while.
-    m.emus[0].wechat().fault(&wcf_emulator::Fault { kind: "stall".into(), ms: Some(15_000) }).unwrap();
+    m.emus[0].wechat().fault(&wcf_emulator::Fault { kind: "stall".into(), ms: Some(15_000), func: None }).unwrap();
     within("a1 offline", async {
         loop {
             let s = m.ok("get_status", json!({})).await;

@@ -23,12 +23,19 @@ async fn lists_split_friends_groups_and_official_accounts() {
     assert_eq!(alice["_code"], "alice_w");
     assert_eq!(alice["_gender"], 2);
 
-    let groups = app.ok("get_group_list", json!({})).await;
+    let avatar = alice["avatar"].as_str().unwrap();
+    assert!(avatar.starts_with("https://wx.qlogo.cn/mmhead/") && avatar.ends_with("/0"), "big head image: {avatar}");
+
+    let mut groups = app.ok("get_group_list", json!({})).await;
+    for g in groups.as_array_mut().unwrap() {
+        let a = g.as_object_mut().unwrap().remove("avatar").unwrap();
+        assert!(a.as_str().unwrap().starts_with("https://wx.qlogo.cn/mmhead/"), "groups carry their head image: {a}");
+    }
     assert_eq!(
         groups,
         json!([
-            {"group_id": "1001@chatroom", "group_name": "Team chat", "member_count": 4, "avatar": ""},
-            {"group_id": "1002@chatroom", "group_name": "Family", "member_count": 2, "avatar": ""},
+            {"group_id": "1001@chatroom", "group_name": "Team chat", "member_count": 4},
+            {"group_id": "1002@chatroom", "group_name": "Family", "member_count": 2},
         ])
     );
     let gh = app.ok("get_gh_list", json!({})).await;
@@ -51,7 +58,8 @@ async fn user_and_group_queries() {
     app.fails("get_user_info", json!({}), 10003).await;
 
     let g = app.ok("get_group_info", json!({"group_id": "1001@chatroom"})).await;
-    assert_eq!(g, json!({"group_id": "1001@chatroom", "group_name": "Team chat"}));
+    assert_eq!((g["group_id"].as_str(), g["group_name"].as_str()), (Some("1001@chatroom"), Some("Team chat")));
+    assert!(g["avatar"].as_str().unwrap().starts_with("https://wx.qlogo.cn/"), "{g}");
     assert!(app.fails("get_group_info", json!({"group_id": "wxid_bob"}), 10003).await.contains("@chatroom"));
     app.fails("get_group_info", json!({"group_id": "999@chatroom"}), 10003).await;
 

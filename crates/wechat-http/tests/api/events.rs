@@ -142,7 +142,7 @@ async fn messages_missed_while_disconnected_are_recovered_once_in_order() {
     let w = app.emu.wechat();
     w.inject(&text("wxid_bob", "before")).unwrap();
     assert_eq!(hook.next_event().await.1["alt_message"], "before");
-    w.fault(&wcf_emulator::Fault { kind: "drop_connections".into(), ms: None }).unwrap();
+    w.fault(&wcf_emulator::Fault { kind: "drop_connections".into(), ms: None, func: None }).unwrap();
     // Inject only once both channels are really gone (the gateway re-dials after ~200 ms), so
     // these messages are never pushed: only WeChat's database has them.
     within("peers dropped", async {

@@ -18,7 +18,7 @@ async fn a_send_without_answer_is_unknown_then_settled_from_wechats_database() {
     })
     .await;
     // WeChat answers 2 s late: it sends the message, but the gateway stopped waiting.
-    app.control("/faults", json!({"kind": "stall", "ms": 2000})).await;
+    app.control("/faults", json!({"kind": "stall", "ms": 2000, "func": "FUNC_SEND_TXT"})).await;
     let (_, r) =
         app.action("send_message", json!({"detail_type": "private", "user_id": "wxid_bob", "message": "maybe"})).await;
     assert_eq!(r["retcode"], 33003, "{r}");
@@ -265,5 +265,9 @@ async fn long_file_names_are_cut_and_unfetchable_images_still_arrive() {
     assert_eq!(e["message"][0]["type"], "image", "{e}");
     let why = e["message"][0]["data"]["wx.fetch_error"].as_str().unwrap_or_default();
     assert!(!why.is_empty(), "the segment says the fetch failed: {e}");
-    assert_eq!(e["message"][0]["data"]["file_id"], "");
+    // The id lets get_file try again; it fails the same way, saying why.
+    let file_id = e["message"][0]["data"]["file_id"].as_str().unwrap().to_owned();
+    assert!(file_id.starts_with("wx-default-image-"), "{file_id}");
+    let msg = app.fails("get_file", json!({"file_id": file_id, "type": "data"}), 34002).await;
+    assert!(msg.contains("expired on WeChat's servers"), "{msg}");
 }
