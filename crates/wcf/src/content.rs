@@ -517,7 +517,9 @@ fn history(a: &Node) -> Vec<HistoryItem> {
     let info = match item.child("recordinfo") {
         Some(n) => n,
         None => {
-            let text = if item.text.contains("&lt;") { xml::unescape(&item.text) } else { item.text.clone() };
+            // CDATA holds the XML as is; an escaped form starts with `&lt;`.
+            let text =
+                if item.text.trim_start().starts_with("&lt;") { xml::unescape(&item.text) } else { item.text.clone() };
             parsed = xml::parse(&text);
             match parsed.as_ref().and_then(|n| n.find("recordinfo")) {
                 Some(n) => n,

@@ -4,8 +4,9 @@
 //! A supervisor task checks the login, sends `FUNC_ENABLE_RECV_TXT`, dials `port + 1` and reads
 //! pushes. When WeChat or the RPC goes away it re-dials both channels with capped exponential
 //! backoff (with jitter) and re-enables receiving. The connection state is published on a
-//! `watch` channel. Message ids seen recently are remembered so a message pushed twice around
-//! a reconnect is yielded once.
+//! `watch` channel. Messages seen recently (by id and type) are remembered so a message pushed
+//! twice around a reconnect is yielded once; WeChat 3.9.12 re-pushes a recalled message's id
+//! as a type-10000 notice, which is another message.
 
 use std::collections::{HashSet, VecDeque};
 use std::pin::Pin;
@@ -107,10 +108,10 @@ impl Drop for Receiver {
     }
 }
 
-/// Remembers the last `cap` message ids.
+/// Remembers the last `cap` `(message id, type)` pairs.
 struct Dedupe {
-    order: VecDeque<u64>,
-    seen: HashSet<u64>,
+    order: VecDeque<(u64, u32)>,
+    seen: HashSet<(u64, u32)>,
     cap: usize,
 }
 
@@ -119,15 +120,15 @@ impl Dedupe {
         Self { order: VecDeque::with_capacity(cap), seen: HashSet::with_capacity(cap), cap }
     }
 
-    /// True if `id` is new (id 0 is never de-duplicated).
-    fn admit(&mut self, id: u64) -> bool {
+    /// True if message `id` of type `kind` is new (id 0 is never de-duplicated).
+    fn admit(&mut self, id: u64, kind: u32) -> bool {
         if id == 0 || self.cap == 0 {
             return true;
         }
-        if !self.seen.insert(id) {
+        if !self.seen.insert((id, kind)) {
             return false;
         }
-        self.order.push_back(id);
+        self.order.push_back((id, kind));
         if self.order.len() > self.cap
             && let Some(old) = self.order.pop_front()
         {
@@ -240,7 +241,7 @@ async fn session(
                 };
                 match Response::decode(frame.as_slice()) {
                     Ok(Response { msg: Some(response::Msg::Wxmsg(m)), .. }) => {
-                        if dedupe.admit(m.id) && tx.send(m).await.is_err() {
+                        if dedupe.admit(m.id, m.r#type) && tx.send(m).await.is_err() {
                             return Ended::ConsumerGone;
                         }
                     }
@@ -292,12 +293,13 @@ mod tests {
     #[test]
     fn dedupe_forgets_beyond_window() {
         let mut d = Dedupe::new(2);
-        assert!(d.admit(1));
-        assert!(!d.admit(1));
-        assert!(d.admit(2));
-        assert!(d.admit(3));
-        assert!(d.admit(1), "1 fell out of the window");
-        assert!(d.admit(0) && d.admit(0), "id 0 is never deduplicated");
+        assert!(d.admit(1, 1));
+        assert!(!d.admit(1, 1));
+        assert!(d.admit(2, 1));
+        assert!(d.admit(3, 1));
+        assert!(d.admit(1, 1), "1 fell out of the window");
+        assert!(d.admit(0, 1) && d.admit(0, 1), "id 0 is never deduplicated");
+        assert!(d.admit(1, 10000), "a recall re-using the id is another message");
     }
 
     #[test]

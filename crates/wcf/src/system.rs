@@ -452,3 +452,20 @@ mod tests {
         assert_eq!(parse_sysmsg("<sysmsg type=\"secmsg\"/>"), Some(SysMsg::Other { kind: "secmsg".into() }));
     }
 }
+
+#[cfg(test)]
+mod capture_tests {
+    use super::*;
+
+    #[test]
+    fn the_join_template_capture() {
+        let raw = include_str!("../../../tests/captures/join_template_ipad.xml");
+        let content = crate::content::strip_group_prefix(raw, "wxid_aaa01", "12345678901@chatroom");
+        let t = parse_sysmsg(content).expect("a sysmsg");
+        let SysMsg::Template { template, text, .. } = &t else { panic!("{t:?}") };
+        assert!(template.contains("$names$"), "{template}");
+        assert_eq!(text, "\"张三\"邀请\"李四\"加入了群聊");
+        assert_eq!(t.link("names"), &[("wxid_bbb02".to_string(), "李四".to_string())]);
+        assert_eq!(t.link("username")[0].0, "wxid_aaa01");
+    }
+}

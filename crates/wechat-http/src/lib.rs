@@ -82,6 +82,18 @@ pub async fn start_with_warnings(
 ) -> Result<Running, StartError> {
     install_tls_provider();
     config.validate()?;
+    let mut config = config;
+    // Port 0 ("any free port"): the addresses in events use the port actually bound.
+    if let Ok(addr) = listener.local_addr()
+        && let Some(rest) = config
+            .http_server
+            .http_address
+            .strip_suffix(":0")
+            .or_else(|| config.http_server.http_address.strip_suffix(":0/"))
+    {
+        let scheme = rest.split("://").next().filter(|s| *s != rest).unwrap_or("http");
+        config.http_server.http_address = format!("{scheme}://{addr}");
+    }
     let config = Arc::new(config);
     let store = store::Store::open(&config.db_dir_path)?;
     let outbox = events::outbox::Outbox::open(store.clone()).await?;

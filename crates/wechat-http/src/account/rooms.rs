@@ -68,8 +68,8 @@ fn matches(m: &Member, name: &str, names: &HashMap<String, ContactNames>) -> boo
 }
 
 /// Resolves display names of people who joined (`joined`) or left: the changed members first,
-/// then anyone in the room; names nobody fits take the changed members left over, in order,
-/// when exactly as many remain.
+/// then anyone in the room (when only one fits); a single name nobody fits takes the single
+/// changed member left over. Nothing else is guessed.
 pub fn resolve(
     list: &[String],
     before: &[Member],
@@ -99,11 +99,11 @@ pub fn resolve(
     }
     let unresolved = out.iter().filter(|o| o.is_none()).count();
     let left: Vec<&Member> = changed.iter().copied().filter(|m| !taken.contains(&m.wxid)).collect();
-    if unresolved > 0 && unresolved == left.len() {
-        let mut rest = left.into_iter();
-        for o in out.iter_mut().filter(|o| o.is_none()) {
-            *o = rest.next().map(|m| m.wxid.clone());
-        }
+    if unresolved == 1
+        && let [only] = left.as_slice()
+        && let Some(o) = out.iter_mut().find(|o| o.is_none())
+    {
+        *o = Some(only.wxid.clone());
     }
     list.iter().zip(out).map(|(name, w)| Resolved { wxid: w.unwrap_or_default(), name: name.clone() }).collect()
 }
@@ -256,8 +256,9 @@ mod tests {
         let after = vec![m("wxid_a", ""), m("wxid_b", "Boss"), m("wxid_c", "")];
         let r = resolve(&["Boss".into(), "Stranger".into()], &before, &after, &HashMap::new(), true);
         assert_eq!(ids(&r), ["wxid_b", "wxid_c"]);
-        // Two unknown names and one leftover: nobody is guessed.
-        let r = resolve(&["X".into(), "Y".into()], &before, &[m("wxid_a", ""), m("wxid_c", "")], &HashMap::new(), true);
+        // Two unknown names and two newcomers: which is which is not known, so nobody is guessed.
+        let after = vec![m("wxid_a", ""), m("wxid_c", ""), m("wxid_d", "")];
+        let r = resolve(&["X".into(), "Y".into()], &before, &after, &HashMap::new(), true);
         assert_eq!(ids(&r), ["", ""]);
         assert_eq!(r[1].name, "Y");
     }

@@ -21,9 +21,16 @@ async fn wechat_id(account: &Account, id: &str) -> ApiResult<u64> {
             "message_id {id:?} is neither a WeChat message id (digits, from an event) nor one send_message returned"
         )));
     }
-    parts.iter().find_map(|p| p.wx_msg_id).map(|w| w as u64).ok_or_else(|| {
+    if let Some(w) = parts.iter().find_map(|p| p.wx_msg_id) {
+        return Ok(w as u64);
+    }
+    // Sent, but WeChat's id not looked up yet: look it up now.
+    let receiver = parts[0].receiver.clone();
+    let to: Vec<_> = parts.into_iter().filter(|p| p.receiver == receiver).collect();
+    let found = crate::send::find_in_wechat(account, &receiver, &to).await?;
+    found.first().map(|(_, w)| *w as u64).ok_or_else(|| {
         ApiError::Logic(format!(
-            "message {id:?} has no WeChat id yet (wx.get_sent_message shows where it stands); try again shortly"
+            "message {id:?} is not in WeChat's database yet (wx.get_sent_message shows where it stands); try again shortly"
         ))
     })
 }

@@ -152,7 +152,9 @@ impl TestApp {
         let r = tokio::time::timeout(Duration::from_secs(30), async {
             loop {
                 let (_, r) = self.action("get_status", json!({})).await;
-                if r["data"]["good"] == true && r["data"]["bots"][0]["self"]["user_id"] == "wxid_bot" {
+                if r["data"]["good"] == true
+                    && r["data"]["bots"][0]["self"]["user_id"] == self.fixture.self_info.wxid.as_str()
+                {
                     break;
                 }
                 *l.lock().unwrap() = r;

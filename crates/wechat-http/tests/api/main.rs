@@ -9,6 +9,7 @@ mod engine;
 mod events;
 mod friends;
 mod helpers;
+mod kinds;
 mod lifecycle;
 mod limits;
 mod media;
