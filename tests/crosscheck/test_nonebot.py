@@ -89,6 +89,23 @@ def test_nonebot_bot(emulator, mode, tmp_path):
         ctl.call("POST", "/messages", {"from": "wxid_alice", "room": "1001@chatroom", "text": "are you there", "at": ["wxid_bot"]})
         wait_for("the bot's to_me reply in the group", lambda: replied("1001@chatroom", "to_me:are you there"))
 
+        # A quote of the bot's own reply: event.reply is set (and to_me).
+        bots_reply = next(s for s in ctl.call("GET", "/sent")[1] if s.get("text") == "to_me:are you there")
+        ctl.call("POST", "/messages", {"from": "wxid_bob", "type": "quote", "quoted_id": bots_reply["id"], "text": "thanks"})
+        wait_for("the bot's answer to a quote of its message",
+                 lambda: replied("wxid_bob", f"reply_to:{bots_reply['id']}:wxid_bot:thanks"))
+
+        # A file: the bot reads it with get_file.
+        import base64
+        body = f"file for {mode}".encode()
+        ctl.call("POST", "/messages", {"from": "wxid_bob", "type": "file", "name": f"{mode}.txt", "file_base64": base64.b64encode(body).decode()})
+        wait_for("the bot's answer after reading the file", lambda: replied("wxid_bob", f"file:{mode}.txt:{len(body)}"))
+
+        # A newcomer (by display name in WeChat's text) gets a welcome with their wxid.
+        ctl.call("POST", "/messages", {"from": "wxid_alice", "room": "1002@chatroom", "type": "invite",
+                                       "members": [{"wxid": f"wxid_new_{mode}", "nickname": f"Newbie {mode}"}]})
+        wait_for("the bot's welcome", lambda: replied("1002@chatroom", f"welcome wxid_new_{mode}"))
+
         status, tickets = ctl.call("POST", "/friend_requests", {"wxid": f"wxid_nb_{mode}", "nickname": "NB friend", "greeting": "hi", "scene": 14})
         assert status == 200
         wait_for("the friend request accepted by the bot",
