@@ -244,7 +244,7 @@ pub fn normalize(m: &WxMsg, ctx: &Context) -> Vec<Draft> {
                     .with("wx.sysmsg_type", kind)
                     .with("wx.content", m.content.clone()),
             )),
-            None => vec![message(m, ctx, time, source)],
+            None => vec![message(m, ctx, time, source, None)],
         },
         _ if m.is_self => Vec::new(),
         msg_type::MOMENTS | msg_type::STATUS_NOTIFY => Vec::new(),
@@ -281,11 +281,11 @@ pub fn normalize(m: &WxMsg, ctx: &Context) -> Vec<Draft> {
                         .with("message_id", m.id.to_string())
                         .with("text", if a.description.is_empty() { a.title.clone() } else { a.description.clone() }),
                 )),
-                _ => vec![message(m, ctx, time, source)],
+                _ => vec![message(m, ctx, time, source, Some(Content::App(a)))],
             },
-            _ => vec![message(m, ctx, time, source)],
+            other => vec![message(m, ctx, time, source, Some(other))],
         },
-        _ => vec![message(m, ctx, time, source)],
+        _ => vec![message(m, ctx, time, source, None)],
     }
 }
 
@@ -411,9 +411,9 @@ macro_rules! obj {
     }};
 }
 
-/// The segments (and plain rendering) of a message kind.
-fn segments(m: &WxMsg, ctx: &Context) -> (Vec<Segment>, String) {
-    let content = wcf::content::parse(m.r#type, &m.content);
+/// The segments (and plain rendering) of a message kind (`content` when already read).
+fn segments(m: &WxMsg, ctx: &Context, content: Option<Content>) -> (Vec<Segment>, String) {
+    let content = content.unwrap_or_else(|| wcf::content::parse(m.r#type, &m.content));
     match (m.r#type, content) {
         (msg_type::TEXT, _) => unreachable!("text is handled by the caller"),
         (msg_type::IMAGE, _) => {
@@ -578,7 +578,7 @@ fn app_segments(m: &WxMsg, ctx: &Context, a: wcf::content::App) -> (Vec<Segment>
     }
 }
 
-fn message(m: &WxMsg, ctx: &Context, time: f64, source: Option<String>) -> Draft {
+fn message(m: &WxMsg, ctx: &Context, time: f64, source: Option<String>, content: Option<Content>) -> Draft {
     let ats: Vec<String> = if m.is_group { at_list(&m.xml) } else { Vec::new() };
     let mut segs = Vec::new();
     for w in &ats {
@@ -591,7 +591,7 @@ fn message(m: &WxMsg, ctx: &Context, time: f64, source: Option<String>) -> Draft
         }
         m.content.clone()
     } else {
-        let (more, alt) = segments(m, ctx);
+        let (more, alt) = segments(m, ctx, content);
         segs.extend(more);
         alt
     };
