@@ -7,6 +7,7 @@ pub mod action;
 pub mod event;
 pub mod retcode;
 pub mod segment;
+pub mod v11;
 
 pub use action::{Action, BotSelf, Resp, Status};
 pub use event::Event;

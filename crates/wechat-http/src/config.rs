@@ -308,6 +308,57 @@ impl Default for Store {
     }
 }
 
+/// `onebot11` section: OneBot 11 on the same listener, token and outbox.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OneBot11 {
+    /// Serve `/onebot/v11/…` (HTTP API and forward WebSocket).
+    pub enabled: bool,
+    /// `array` (segments) or `string` (CQ codes): the `message` of events.
+    pub message_format: MessageFormat,
+    /// HTTP POST targets.
+    pub http_post: Vec<OneBot11HttpPost>,
+    /// Reverse WebSocket targets (one connection per account, as go-cqhttp).
+    pub ws_reverse: Vec<WebsocketReverse>,
+}
+
+impl Default for OneBot11 {
+    fn default() -> Self {
+        Self { enabled: true, message_format: MessageFormat::Array, http_post: Vec::new(), ws_reverse: Vec::new() }
+    }
+}
+
+/// How OneBot 11 events carry `message`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageFormat {
+    /// A list of segments.
+    #[default]
+    Array,
+    /// A CQ-code string.
+    String,
+}
+
+/// One OneBot 11 HTTP POST target.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OneBot11HttpPost {
+    /// Target URL.
+    pub url: String,
+    /// HMAC key for `X-Signature` ("" = none).
+    pub secret: Secret,
+    /// Request timeout, seconds.
+    pub timeout: u64,
+    /// Accounts (names or wxids) whose events go here; empty = all.
+    pub accounts: Vec<String>,
+}
+
+impl Default for OneBot11HttpPost {
+    fn default() -> Self {
+        Self { url: String::new(), secret: Secret::default(), timeout: 5, accounts: Vec::new() }
+    }
+}
+
 /// How messages are received from WeChatFerry.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -445,6 +496,8 @@ pub struct Config {
     pub websocket: Websocket,
     /// Reverse WebSocket targets.
     pub websocket_reverse: Vec<WebsocketReverse>,
+    /// OneBot 11 beside OneBot 12.
+    pub onebot11: OneBot11,
     /// Several WeChat accounts (empty = one account `default` from the top-level keys).
     pub accounts: Vec<AccountEntry>,
     /// The account (name or wxid) for actions that name none, when there are several.
@@ -468,6 +521,7 @@ impl Default for Config {
             media: Media::default(),
             store: Store::default(),
             events: Events::default(),
+            onebot11: OneBot11::default(),
             websocket: Websocket::default(),
             websocket_reverse: Vec::new(),
             accounts: Vec::new(),
@@ -641,6 +695,16 @@ impl Config {
                     &format!("websocket_reverse[{i}].ca_file"),
                     format!("{} is not a readable file", ca.display()),
                 );
+            }
+        }
+        for (i, t) in self.onebot11.http_post.iter().enumerate() {
+            if !(t.url.starts_with("http://") || t.url.starts_with("https://")) {
+                return bad(&format!("onebot11.http_post[{i}].url"), format!("{:?} is not an http(s) URL", t.url));
+            }
+        }
+        for (i, t) in self.onebot11.ws_reverse.iter().enumerate() {
+            if !(t.url.starts_with("ws://") || t.url.starts_with("wss://")) {
+                return bad(&format!("onebot11.ws_reverse[{i}].url"), format!("{:?} is not a ws(s) URL", t.url));
             }
         }
         let mut names = std::collections::HashSet::new();

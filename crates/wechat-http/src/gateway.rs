@@ -75,6 +75,8 @@ pub struct Inner {
     pub channels: crate::delivery::Channels,
     /// Forward WebSocket clients connected now.
     pub websocket_clients: std::sync::atomic::AtomicUsize,
+    /// OneBot 11's numeric ids.
+    pub ob11_ids: crate::onebot11::Ids,
     /// Stops every worker.
     pub stop: CancellationToken,
 }

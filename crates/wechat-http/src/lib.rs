@@ -25,6 +25,7 @@ pub mod fsx;
 pub mod gateway;
 pub mod http;
 pub mod net;
+pub mod onebot11;
 pub mod secret;
 pub mod send;
 pub mod store;
@@ -104,6 +105,12 @@ pub async fn start_with_warnings(
     if config.http_server.event_enabled {
         channels.push(actions::LATEST_EVENTS_CHANNEL.to_owned());
     }
+    channels.extend(config.onebot11.http_post.iter().map(delivery::webhook::v11_channel));
+    for target in &config.onebot11.ws_reverse {
+        for entry in config.account_configs() {
+            channels.push(delivery::websocket::v11_reverse_channel(target, &entry.name));
+        }
+    }
     for channel in &channels {
         outbox.cursor(channel, outbox.latest()).await?;
     }
@@ -134,6 +141,7 @@ pub async fn start_with_warnings(
         warnings: gateway::Warnings::new(warnings),
         channels: delivery::Channels::default(),
         websocket_clients: Default::default(),
+        ob11_ids: onebot11::Ids::new(),
         stop: stop.clone(),
     });
     let mut tasks = Vec::new();
@@ -177,6 +185,16 @@ pub async fn start_with_warnings(
     }
     for target in config.websocket_reverse.clone() {
         tasks.push(tokio::spawn(delivery::websocket::reverse(gateway.clone(), target)));
+    }
+    for target in config.onebot11.http_post.clone() {
+        let webhook = delivery::webhook::Webhook::open_v11(gateway.clone(), target).await?;
+        tasks.push(tokio::spawn(webhook.run()));
+    }
+    for target in &config.onebot11.ws_reverse {
+        for acct in gateway.accounts.iter() {
+            let t = tokio::spawn(delivery::websocket::reverse_v11(gateway.clone(), target.clone(), acct.name.clone()));
+            tasks.push(t);
+        }
     }
     for (job, name) in gateway.store.jobs().active().await? {
         match gateway.accounts.iter().find(|a| a.name == name) {

@@ -8,6 +8,10 @@
 //! `X-Impl: wechat-http`, `X-Self-ID` (the event's account), and with a secret
 //! `Authorization: Bearer <secret>`, `X-Signature: sha1=<HMAC-SHA1 of the body>`,
 //! `X-Signature-256: sha256=<HMAC-SHA256>`.
+//!
+//! OneBot 11 targets (`onebot11.http_post`) get OneBot 11 events, `X-Self-ID` the account's
+//! number and `X-Signature: sha1=…`; their reply is a quick operation object (`reply`,
+//! `auto_escape`, `at_sender`, `kick`, `approve`, `remark`).
 
 use std::time::{Duration, Instant};
 
@@ -52,7 +56,7 @@ pub fn channel(target: &HttpPost) -> String {
 }
 
 enum Outcome {
-    Delivered(Option<Vec<Value>>),
+    Delivered(Option<Quick>),
     Failed(String),
 }
 
@@ -67,10 +71,34 @@ pub enum Step {
     Idle,
 }
 
+/// Which OneBot a target speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// OneBot 12 (or the legacy shape, per `format`).
+    V12,
+    /// OneBot 11.
+    V11,
+}
+
+/// The cursor channel of a OneBot 11 target.
+pub fn v11_channel(target: &crate::config::OneBot11HttpPost) -> String {
+    if target.accounts.is_empty() {
+        format!("ob11_http_post:{}", target.url)
+    } else {
+        format!("ob11_http_post:{}|{}", target.url, target.accounts.join(","))
+    }
+}
+
+enum Quick {
+    V12(Vec<Value>),
+    V11(serde_json::Map<String, Value>),
+}
+
 /// One webhook target.
 pub struct Webhook {
     gateway: Gateway,
     config: HttpPost,
+    dialect: Dialect,
     http: reqwest::Client,
     name: String,
     cursor: i64,
@@ -97,18 +125,29 @@ async fn read_capped(rsp: reqwest::Response) -> Result<Option<Vec<u8>>, reqwest:
 impl Webhook {
     /// Opens target `config` at its durable cursor.
     pub async fn open(gateway: Gateway, config: HttpPost) -> crate::error::ApiResult<Self> {
+        let name = channel(&config);
+        Self::open_as(gateway, config, name, Dialect::V12).await
+    }
+
+    async fn open_as(
+        gateway: Gateway,
+        config: HttpPost,
+        name: String,
+        dialect: Dialect,
+    ) -> crate::error::ApiResult<Self> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(config.time_out.max(1)))
             .user_agent(concat!("wechat-http/", env!("CARGO_PKG_VERSION")))
             .no_proxy()
             .build()
             .map_err(|e| crate::error::ApiError::Internal(format!("webhook client: {e}")))?;
-        let name = channel(&config);
         let cursor = gateway.outbox.cursor(&name, gateway.outbox.latest()).await?;
-        let stats = gateway.channels.register(&name, "webhook", &config.url);
+        let kind = if dialect == Dialect::V11 { "onebot11_webhook" } else { "webhook" };
+        let stats = gateway.channels.register(&name, kind, &config.url);
         Ok(Self {
             gateway,
             config,
+            dialect,
             http,
             name,
             cursor,
@@ -119,8 +158,21 @@ impl Webhook {
         })
     }
 
+    /// Opens OneBot 11 target `target` at its durable cursor.
+    pub async fn open_v11(gateway: Gateway, target: crate::config::OneBot11HttpPost) -> crate::error::ApiResult<Self> {
+        let name = v11_channel(&target);
+        let config = HttpPost {
+            url: target.url,
+            secret: target.secret,
+            time_out: target.timeout,
+            accounts: target.accounts,
+            ..HttpPost::default()
+        };
+        Self::open_as(gateway, config, name, Dialect::V11).await
+    }
+
     fn filter(&self) -> EventFilter {
-        EventFilter { skip_meta: false, accounts: self.gateway.select(&self.config.accounts) }
+        EventFilter { skip_meta: self.dialect == Dialect::V11, accounts: self.gateway.select(&self.config.accounts) }
     }
 
     async fn post(&self, body: &str, self_id: &str) -> Outcome {
@@ -129,13 +181,22 @@ impl Webhook {
             .http
             .post(&self.config.url)
             .header("Content-Type", "application/json")
-            .header("X-OneBot-Version", "12")
             .header("X-Impl", "wechat-http")
             .header("X-Self-ID", self_id);
         let secret = self.config.secret.expose();
-        if !secret.is_empty() {
-            let (sig1, sig256) = signatures(secret, &bytes);
-            req = req.bearer_auth(secret).header("X-Signature", sig1).header("X-Signature-256", sig256);
+        match self.dialect {
+            Dialect::V12 => {
+                req = req.header("X-OneBot-Version", "12");
+                if !secret.is_empty() {
+                    let (sig1, sig256) = signatures(secret, &bytes);
+                    req = req.bearer_auth(secret).header("X-Signature", sig1).header("X-Signature-256", sig256);
+                }
+            }
+            Dialect::V11 => {
+                if !secret.is_empty() {
+                    req = req.header("X-Signature", signatures(secret, &bytes).0);
+                }
+            }
         }
         match req.body(bytes).send().await {
             Ok(rsp) if rsp.status().is_success() => {
@@ -143,8 +204,9 @@ impl Webhook {
                     return Outcome::Delivered(None);
                 }
                 match read_capped(rsp).await {
-                    Ok(Some(b)) => Outcome::Delivered(match serde_json::from_slice::<Value>(&b) {
-                        Ok(Value::Array(list)) => Some(list),
+                    Ok(Some(b)) => Outcome::Delivered(match (self.dialect, serde_json::from_slice::<Value>(&b)) {
+                        (Dialect::V12, Ok(Value::Array(list))) => Some(Quick::V12(list)),
+                        (Dialect::V11, Ok(Value::Object(m))) => Some(Quick::V11(m)),
                         _ => None,
                     }),
                     Ok(None) => {
@@ -167,10 +229,38 @@ impl Webhook {
         }
     }
 
+    /// The body and `X-Self-ID` of `ev` for this target (`None`: OneBot 11 has no such event).
+    async fn body_of(&self, ev: &StoredEvent) -> crate::error::ApiResult<Option<(String, String, Option<Value>)>> {
+        match self.dialect {
+            Dialect::V12 => Ok(Some((
+                ev.text_for(self.config.format == EventFormat::Legacy).to_string(),
+                self.gateway.wxid_of(ev.account.as_deref()),
+                None,
+            ))),
+            Dialect::V11 => {
+                let body: Value = serde_json::from_str(&ev.text).unwrap_or(Value::Null);
+                Ok(crate::onebot11::events::render(&self.gateway, &body)
+                    .await?
+                    .map(|v| (v.to_string(), v["self_id"].to_string(), Some(v))))
+            }
+        }
+    }
+
     /// Delivers one event, retrying until it is accepted (or the gateway stops: false).
     async fn deliver(&self, ev: &StoredEvent) -> bool {
-        let body = ev.text_for(self.config.format == EventFormat::Legacy).clone();
-        let self_id = self.gateway.wxid_of(ev.account.as_deref());
+        let (body, self_id, v11) = loop {
+            match self.body_of(ev).await {
+                Ok(Some(b)) => break b,
+                Ok(None) => return true,
+                Err(e) => {
+                    tracing::warn!(url = %self.config.url, error = %e, "cannot render an event for this target; retrying");
+                    tokio::select! {
+                        _ = self.gateway.stop.cancelled() => return false,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        };
         let mut attempt = 0u32;
         loop {
             match self.post(&body, &self_id).await {
@@ -179,8 +269,14 @@ impl Webhook {
                         tracing::info!(url = %self.config.url, "webhook target reachable again");
                     }
                     self.stats.ok();
-                    if let Some(list) = quick {
-                        self.quick_actions(list, ev.account.as_deref()).await;
+                    match quick {
+                        Some(Quick::V12(list)) => self.quick_actions(list, ev.account.as_deref()).await,
+                        Some(Quick::V11(ops)) => {
+                            if let Some(event) = &v11 {
+                                crate::onebot11::actions::quick(&self.gateway, event, ops, ev.account.as_deref()).await;
+                            }
+                        }
+                        None => {}
                     }
                     return true;
                 }
@@ -265,9 +361,29 @@ impl Webhook {
     }
 
     async fn heartbeat(&self) {
-        let hb = crate::events::heartbeat_event(&self.gateway, self.config.format == EventFormat::Legacy);
-        if let Outcome::Failed(why) = self.post(&hb.to_string(), &self.gateway.wxid_of(None)).await {
-            tracing::debug!(url = %self.config.url, %why, "heartbeat not delivered");
+        let beats: Vec<(String, String)> = match self.dialect {
+            Dialect::V12 => {
+                let hb = crate::events::heartbeat_event(&self.gateway, self.config.format == EventFormat::Legacy);
+                vec![(hb.to_string(), self.gateway.wxid_of(None))]
+            }
+            Dialect::V11 => {
+                let mut v = Vec::new();
+                for a in self.gateway.accounts.iter() {
+                    let wx = a.backend.known_wxid();
+                    if let Ok(n) =
+                        self.gateway.ob11_ids.number(&self.gateway.store, crate::store::IdKind::Chat, &wx).await
+                        && n != 0
+                    {
+                        v.push((crate::onebot11::events::heartbeat(&self.gateway, n).to_string(), n.to_string()));
+                    }
+                }
+                v
+            }
+        };
+        for (hb, self_id) in beats {
+            if let Outcome::Failed(why) = self.post(&hb, &self_id).await {
+                tracing::debug!(url = %self.config.url, %why, "heartbeat not delivered");
+            }
         }
     }
 

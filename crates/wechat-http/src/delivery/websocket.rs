@@ -9,7 +9,9 @@
 //!   it.
 //!
 //! Every connection first gets `meta.connect`, then `meta.status_update`, then events (and
-//! `meta.heartbeat` when enabled). One task owns each socket: frames out come from a bounded
+//! `meta.heartbeat` when enabled). OneBot 11 connections ([`Dialect::V11`]) use the same
+//! machinery: `lifecycle` first, events rendered for OneBot 11, its heartbeats, its actions;
+//! an `/api` connection carries no events and an `/event` one takes no actions. One task owns each socket: frames out come from a bounded
 //! queue (`websocket.queue_frames`) of shared event texts; a client that leaves the queue
 //! full for `websocket.send_timeout` — or does not take a frame within it — is disconnected
 //! and everything it held is released. An incoming frame above `http_server.max_body_bytes`
@@ -29,7 +31,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame as WsClose, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame as WsClose, Role as WsRole, WebSocketConfig};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::WebsocketReverse;
@@ -43,6 +45,32 @@ pub const SUBPROTOCOL: &str = "12.wechat-http";
 /// Actions of one connection running at once.
 const ACTIONS_IN_FLIGHT: usize = 16;
 
+/// What a OneBot 11 connection carries (go-cqhttp's `/`, `/api`, `/event`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Events and actions.
+    Universal,
+    /// Actions only.
+    Api,
+    /// Events only.
+    Event,
+}
+
+/// Which OneBot a connection speaks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// OneBot 12.
+    V12,
+    /// OneBot 11: its role, and the account it is for (a reverse connection is one per
+    /// account; a forward one carries every account).
+    V11 {
+        /// Role.
+        role: Role,
+        /// The account (name), if the connection is for one.
+        account: Option<String>,
+    },
+}
+
 /// Where a session starts and whether its position is durable.
 pub struct Start {
     /// Deliver events after this sequence.
@@ -51,6 +79,23 @@ pub struct Start {
     pub durable: Option<String>,
     /// Which events.
     pub filter: EventFilter,
+    /// The protocol.
+    pub dialect: Dialect,
+}
+
+/// The OneBot 11 numbers of the accounts a connection serves.
+async fn v11_selves(gateway: &Gateway, account: Option<&str>) -> Vec<i64> {
+    let mut out = Vec::new();
+    for a in gateway.accounts.iter().filter(|a| account.is_none_or(|n| n == a.name)) {
+        let wx = a.backend.known_wxid();
+        if wx.is_empty() {
+            continue;
+        }
+        if let Ok(n) = gateway.ob11_ids.number(&gateway.store, crate::store::IdKind::Chat, &wx).await {
+            out.push(n);
+        }
+    }
+    out
 }
 
 /// What a socket delivered.
@@ -193,11 +238,11 @@ async fn handle_action(gateway: &Gateway, text: &str) -> String {
     }
 }
 
-/// Runs the OneBot logic of one connection until the peer goes away or is too slow.
+/// Runs the OneBot 12 logic of one connection until the peer goes away or is too slow.
 async fn session(
     gateway: Gateway,
     start: Start,
-    mut incoming: mpsc::Receiver<String>,
+    incoming: mpsc::Receiver<String>,
     out: mpsc::Sender<Arc<str>>,
     done: CancellationToken,
 ) {
@@ -218,8 +263,48 @@ async fn session(
         done.cancel();
         return;
     }
+    common_session(gateway, start, incoming, out, done, send_timeout).await;
+}
+
+/// Runs the OneBot 11 logic of one connection.
+async fn v11_session(
+    gateway: Gateway,
+    start: Start,
+    incoming: mpsc::Receiver<String>,
+    out: mpsc::Sender<Arc<str>>,
+    done: CancellationToken,
+) {
+    let Dialect::V11 { role, account } = start.dialect.clone() else { return };
+    let send_timeout = Duration::from_secs(gateway.config.websocket.send_timeout);
+    if role != Role::Api {
+        for n in v11_selves(&gateway, account.as_deref()).await {
+            let life = crate::onebot11::events::lifecycle(n).to_string();
+            if !matches!(tokio::time::timeout(send_timeout, out.send(Arc::from(life))).await, Ok(Ok(()))) {
+                done.cancel();
+                return;
+            }
+        }
+    }
+    common_session(gateway, start, incoming, out, done, send_timeout).await;
+}
+
+/// The part both dialects share: actions in, events out, heartbeats, the cursor.
+async fn common_session(
+    gateway: Gateway,
+    start: Start,
+    mut incoming: mpsc::Receiver<String>,
+    out: mpsc::Sender<Arc<str>>,
+    done: CancellationToken,
+    send_timeout: Duration,
+) {
+    let send = |text: Arc<str>| {
+        let out = out.clone();
+        async move { matches!(tokio::time::timeout(send_timeout, out.send(text)).await, Ok(Ok(()))) }
+    };
+    let dialect = start.dialect.clone();
     // Actions in, responses out.
     let (actions_gateway, actions_out, actions_done) = (gateway.clone(), out.clone(), done.clone());
+    let actions_dialect = dialect.clone();
     let actions = tokio::spawn(async move {
         let permits = Arc::new(Semaphore::new(ACTIONS_IN_FLIGHT));
         loop {
@@ -229,8 +314,18 @@ async fn session(
             };
             let Ok(permit) = permits.clone().acquire_owned().await else { break };
             let (g, o, d) = (actions_gateway.clone(), actions_out.clone(), actions_done.clone());
+            let dialect = actions_dialect.clone();
             tokio::spawn(async move {
-                let rsp = handle_action(&g, &text).await;
+                let rsp = match &dialect {
+                    Dialect::V12 => handle_action(&g, &text).await,
+                    Dialect::V11 { role: Role::Event, .. } => {
+                        drop(permit);
+                        return;
+                    }
+                    Dialect::V11 { account, .. } => {
+                        crate::onebot11::actions::frame(&g, &text, account.as_deref()).await
+                    }
+                };
                 if !matches!(tokio::time::timeout(send_timeout, o.send(Arc::from(rsp))).await, Ok(Ok(()))) {
                     d.cancel();
                 }
@@ -253,7 +348,23 @@ async fn session(
             }
         };
         for ev in &batch.events {
-            if !send(ev.text.clone()).await {
+            let text = match &dialect {
+                Dialect::V12 => Some(ev.text.clone()),
+                Dialect::V11 { role: Role::Api, .. } => None,
+                Dialect::V11 { .. } => {
+                    let body: Value = serde_json::from_str(&ev.text).unwrap_or(Value::Null);
+                    match crate::onebot11::events::render(&gateway, &body).await {
+                        Ok(r) => r.map(|v| Arc::from(v.to_string())),
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot give an event its OneBot 11 ids; the connection resumes it later");
+                            break 'run;
+                        }
+                    }
+                }
+            };
+            if let Some(text) = text
+                && !send(text).await
+            {
                 tracing::warn!("WebSocket client too slow or gone; disconnecting (it can resume with last_event_id)");
                 break 'run;
             }
@@ -281,8 +392,19 @@ async fn session(
         if let Some(h) = heartbeat
             && last_beat.elapsed() >= h
         {
-            if !send(Arc::from(crate::events::heartbeat_event(&gateway, false).to_string())).await {
-                break;
+            let beats: Vec<String> = match &dialect {
+                Dialect::V12 => vec![crate::events::heartbeat_event(&gateway, false).to_string()],
+                Dialect::V11 { role: Role::Api, .. } => Vec::new(),
+                Dialect::V11 { account, .. } => v11_selves(&gateway, account.as_deref())
+                    .await
+                    .into_iter()
+                    .map(|n| crate::onebot11::events::heartbeat(&gateway, n).to_string())
+                    .collect(),
+            };
+            for b in beats {
+                if !send(Arc::from(b)).await {
+                    break 'run;
+                }
             }
             last_beat = Instant::now();
         }
@@ -306,7 +428,10 @@ where
     let done = CancellationToken::new();
     let write_timeout = Duration::from_secs(gateway.config.websocket.send_timeout);
     let pumping = tokio::spawn(pump(socket, out_rx, in_tx, done.clone(), write_timeout));
-    session(gateway, start, in_rx, out_tx, done.clone()).await;
+    match start.dialect {
+        Dialect::V12 => session(gateway, start, in_rx, out_tx, done.clone()).await,
+        Dialect::V11 { .. } => v11_session(gateway, start, in_rx, out_tx, done.clone()).await,
+    }
     done.cancel();
     let _ = pumping.await;
 }
@@ -348,7 +473,40 @@ pub fn accept_forward(gateway: Gateway, upgrade: WebSocketUpgrade, req: Request)
         .on_upgrade(move |socket: WebSocket| async move {
             let _slot = slot;
             let _counted = Counted::new(gateway.clone());
-            connection(gateway, socket, Start { after, durable: None, filter }).await;
+            connection(gateway, socket, Start { after, durable: None, filter, dialect: Dialect::V12 }).await;
+        })
+}
+
+/// Accepts a OneBot 11 forward WebSocket (`/onebot/v11/ws`, `…/ws/api`, `…/ws/event`): every
+/// account's events from the moment of connection (`?self_id=` narrows them to one).
+pub fn accept_forward_v11(gateway: Gateway, upgrade: WebSocketUpgrade, req: Request, role: Role) -> Response {
+    let refuse = |e: ApiError| respond::error_response(e, None);
+    let query = match crate::http::guard::query_pairs(req.uri().query().unwrap_or_default()) {
+        Ok(q) => q,
+        Err(e) => return refuse(e),
+    };
+    let account = match query.iter().find(|(k, _)| k == "self_id").map(|(_, v)| v.clone()).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(sel) => match gateway.route(Some(&sel)) {
+            Ok(a) => Some(a.name.clone()),
+            Err(e) => return refuse(e),
+        },
+    };
+    let filter = EventFilter { skip_meta: true, accounts: account.clone().map(|a| [a].into()) };
+    let after = gateway.outbox.latest();
+    let slot = req.extensions().get::<crate::http::server::ConnSlot>().cloned();
+    let max = gateway.config.http_server.max_body_bytes;
+    upgrade
+        .max_message_size(max)
+        .max_frame_size(max)
+        .write_buffer_size(64 * 1024)
+        .max_write_buffer_size(max.max(1024 * 1024) * 2)
+        .on_failed_upgrade(|e| tracing::debug!(error = %e, "WebSocket upgrade failed"))
+        .on_upgrade(move |socket: WebSocket| async move {
+            let _slot = slot;
+            let _counted = Counted::new(gateway.clone());
+            let dialect = Dialect::V11 { role, account };
+            connection(gateway, socket, Start { after, durable: None, filter, dialect }).await;
         })
 }
 
@@ -460,6 +618,7 @@ async fn connect(
     target: &WebsocketReverse,
     self_id: &str,
     max_message: usize,
+    v11: bool,
 ) -> Result<tokio_tungstenite::WebSocketStream<Stream2>, String> {
     let (tls, rest) = match (target.url.strip_prefix("ws://"), target.url.strip_prefix("wss://")) {
         (Some(r), _) => (false, r),
@@ -496,10 +655,13 @@ async fn connect(
         Stream2::Plain(tcp)
     };
     let key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 16]>());
+    // OneBot 11 (go-cqhttp's reverse WebSocket) offers no subprotocol.
+    let protocol =
+        if v11 { String::new() } else { format!("Sec-WebSocket-Protocol: {SUBPROTOCOL}\r\nX-OneBot-Version: 12\r\n") };
     let mut req = format!(
         "GET {path} HTTP/1.1\r\nHost: {hostport}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: {SUBPROTOCOL}\r\n\
-         X-Self-ID: {self_id}\r\nX-Client-Role: Universal\r\nX-Impl: wechat-http\r\nX-OneBot-Version: 12\r\n\
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{protocol}\
+         X-Self-ID: {self_id}\r\nX-Client-Role: Universal\r\nX-Impl: wechat-http\r\n\
          User-Agent: wechat-http/{}\r\n",
         env!("CARGO_PKG_VERSION")
     );
@@ -544,7 +706,7 @@ async fn connect(
         return Err("wrong Sec-WebSocket-Accept in the handshake response".into());
     }
     let config = WebSocketConfig::default().max_message_size(Some(max_message)).max_frame_size(Some(max_message));
-    Ok(tokio_tungstenite::WebSocketStream::from_raw_socket(stream, Role::Client, Some(config)).await)
+    Ok(tokio_tungstenite::WebSocketStream::from_raw_socket(stream, WsRole::Client, Some(config)).await)
 }
 
 /// Runs one reverse WebSocket target until the gateway stops.
@@ -566,7 +728,7 @@ pub async fn reverse(gateway: Gateway, target: WebsocketReverse) {
             .unwrap_or_default();
         let connected = tokio::select! {
             _ = gateway.stop.cancelled() => return,
-            c = connect(&target, &self_id, gateway.config.http_server.max_body_bytes) => c,
+            c = connect(&target, &self_id, gateway.config.http_server.max_body_bytes, false) => c,
         };
         match connected {
             Ok(ws) => {
@@ -575,7 +737,8 @@ pub async fn reverse(gateway: Gateway, target: WebsocketReverse) {
                 tracing::info!(url = %target.url, "reverse WebSocket connected");
                 match gateway.outbox.cursor(&channel, gateway.outbox.latest()).await {
                     Ok(after) => {
-                        connection(gateway.clone(), ws, Start { after, durable: Some(channel.clone()), filter }).await;
+                        let start = Start { after, durable: Some(channel.clone()), filter, dialect: Dialect::V12 };
+                        connection(gateway.clone(), ws, start).await;
                         tracing::warn!(url = %target.url, "reverse WebSocket disconnected; reconnecting");
                     }
                     Err(e) => tracing::error!(error = %e, "cannot read a reverse WebSocket cursor"),
@@ -586,6 +749,69 @@ pub async fn reverse(gateway: Gateway, target: WebsocketReverse) {
                 stats.failed(&why);
                 if failures == 1 || failures.is_multiple_of(20) {
                     tracing::warn!(url = %target.url, %why, retry_in = ?interval, "reverse WebSocket connection failed");
+                }
+            }
+        }
+        tokio::select! {
+            _ = gateway.stop.cancelled() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
+}
+
+/// The channel name of a OneBot 11 reverse target for one account.
+pub fn v11_reverse_channel(target: &WebsocketReverse, account: &str) -> String {
+    format!("ob11_ws_reverse:{}|{account}", target.url)
+}
+
+/// Runs one OneBot 11 reverse WebSocket target for one account (go-cqhttp connects once per
+/// account, `X-Self-ID` its number) until the gateway stops.
+pub async fn reverse_v11(gateway: Gateway, target: WebsocketReverse, account: String) {
+    let channel = v11_reverse_channel(&target, &account);
+    let stats = gateway.channels.register(&channel, "onebot11_ws_reverse", &target.url);
+    let interval = Duration::from_millis(target.reconnect_interval.max(100));
+    let mut failures = 0u32;
+    loop {
+        if gateway.stop.is_cancelled() {
+            return;
+        }
+        // The account's number needs its wxid: wait until WeChat has told it.
+        let selves = v11_selves(&gateway, Some(&account)).await;
+        let Some(self_id) = selves.first().map(i64::to_string) else {
+            tokio::select! {
+                _ = gateway.stop.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_millis(200)) => continue,
+            }
+        };
+        let connected = tokio::select! {
+            _ = gateway.stop.cancelled() => return,
+            c = connect(&target, &self_id, gateway.config.http_server.max_body_bytes, true) => c,
+        };
+        match connected {
+            Ok(ws) => {
+                failures = 0;
+                stats.ok();
+                tracing::info!(url = %target.url, %account, "OneBot 11 reverse WebSocket connected");
+                match gateway.outbox.cursor(&channel, gateway.outbox.latest()).await {
+                    Ok(after) => {
+                        let filter = EventFilter { skip_meta: true, accounts: Some([account.clone()].into()) };
+                        let dialect = Dialect::V11 { role: Role::Universal, account: Some(account.clone()) };
+                        connection(
+                            gateway.clone(),
+                            ws,
+                            Start { after, durable: Some(channel.clone()), filter, dialect },
+                        )
+                        .await;
+                        tracing::warn!(url = %target.url, %account, "OneBot 11 reverse WebSocket disconnected; reconnecting");
+                    }
+                    Err(e) => tracing::error!(error = %e, "cannot read a reverse WebSocket cursor"),
+                }
+            }
+            Err(why) => {
+                failures += 1;
+                stats.failed(&why);
+                if failures == 1 || failures.is_multiple_of(20) {
+                    tracing::warn!(url = %target.url, %why, retry_in = ?interval, "OneBot 11 reverse WebSocket connection failed");
                 }
             }
         }

@@ -8,7 +8,8 @@
 //!    is refused whatever its token (403) — a web page the owner opens must not drive WeChat;
 //! 4. the token: `Authorization: Bearer <token>` (scheme in any case; `Token <token>` and a
 //!    bare token are accepted too) or `?access_token=<token>`. Missing → 401, wrong → 403,
-//!    two `Authorization` headers or a header and a different query token → 400.
+//!    two `Authorization` headers or a header and a different query token → 400. A signed
+//!    media link ([`super::signed`]) opens its one file without the token.
 //!
 //! Bot clients (curl, nonebot2, the official clients) send neither `Origin` nor
 //! `Sec-Fetch-Site` and are unaffected by 3.
@@ -231,7 +232,8 @@ pub async fn guard(State(gateway): State<Gateway>, req: Request, next: Next) -> 
         Err(e) => return e.into_response(),
     };
     let token = &gateway.config.http_server.access_token;
-    if !token.is_empty() && !is_public(req.uri().path()) {
+    let signed_link = super::signed::valid(&gateway, req.uri().path(), &query);
+    if !token.is_empty() && !is_public(req.uri().path()) && !signed_link {
         match presented_token(req.headers(), &query) {
             Err(e) => return e.into_response(),
             Ok(None) => return ApiError::Unauthorized.into_response(),

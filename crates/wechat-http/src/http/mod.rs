@@ -26,6 +26,7 @@ pub mod json;
 mod openapi;
 pub mod respond;
 pub mod server;
+pub mod signed;
 
 pub use respond::{Data, error_response, ok_response};
 
@@ -36,6 +37,9 @@ pub fn router(gateway: Gateway) -> Router {
         .route("/chat_image/{date}/{file}", any(chat_image))
         .route("/chat_image/{account}/{date}/{file}", any(account_chat_image))
         .route("/files/{file_id}", any(stored_file))
+        .route("/onebot/v11/ws", any(crate::onebot11::http::websocket))
+        .route("/onebot/v11/ws/{role}", any(crate::onebot11::http::websocket_role))
+        .route("/onebot/v11/{action}", any(crate::onebot11::http::action))
         .route("/openapi.json", any(openapi_json))
         .route("/docs", any(docs))
         .route("/{action}", any(action))
@@ -53,9 +57,9 @@ fn get_only(method: &Method, what: &str) -> Option<Response> {
     (method != Method::GET && method != Method::HEAD).then(|| not_allowed("GET", format!("{what} is read with GET")))
 }
 
-/// Reads a JSON body: 415 for another content type, 413 above the limit, 408 when it does not
-/// arrive in time, 10001 for bad JSON (duplicate keys included).
-async fn read_json(gateway: &Gateway, req: Request) -> Result<Option<Value>, ApiError> {
+/// Reads a body within the limits: 413 above `http_server.max_body_bytes`, 408 when it does
+/// not arrive within `http_server.request_timeout`. Returns the content type and the bytes.
+pub(crate) async fn read_body(gateway: &Gateway, req: Request) -> Result<(Option<String>, Bytes), ApiError> {
     let limit = gateway.config.http_server.max_body_bytes;
     let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
     if req
@@ -83,6 +87,13 @@ async fn read_json(gateway: &Gateway, req: Request) -> Result<Option<Value>, Api
             return Err(ApiError::BadRequest(format!("cannot read the request body: {e}")));
         }
     };
+    Ok((content_type, bytes))
+}
+
+/// Reads a JSON body: 415 for another content type, 413 above the limit, 408 when it does not
+/// arrive in time, 10001 for bad JSON (duplicate keys included).
+async fn read_json(gateway: &Gateway, req: Request) -> Result<Option<Value>, ApiError> {
+    let (content_type, bytes) = read_body(gateway, req).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }

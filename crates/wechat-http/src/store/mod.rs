@@ -31,12 +31,14 @@ pub mod events;
 pub mod files;
 pub mod friend_requests;
 pub mod jobs;
+pub mod numeric_ids;
 pub mod sent;
 
 pub use categories::{Category, Member, MemberType};
 pub use events::StoredEvent;
 pub use files::StoredFile;
 pub use friend_requests::FriendRequestRow;
+pub use numeric_ids::IdKind;
 pub use sent::{SentPart, SentState};
 
 /// File name inside `db_dir_path`.
@@ -188,6 +190,13 @@ const MIGRATIONS: &[&str] = &[
         nickname TEXT NOT NULL DEFAULT '',
         seen_at REAL);
      CREATE TABLE probe(k TEXT PRIMARY KEY, v REAL NOT NULL);",
+    // 5: numeric ids for OneBot 11.
+    "CREATE TABLE numeric_ids(
+        kind TEXT NOT NULL,
+        wx TEXT NOT NULL,
+        num INTEGER NOT NULL,
+        PRIMARY KEY(kind, wx));
+     CREATE UNIQUE INDEX numeric_ids_num ON numeric_ids(kind, num);",
 ];
 
 /// Unix time in seconds, fractional.
@@ -399,6 +408,11 @@ impl Store {
     /// Accounts seen (name → wxid).
     pub fn accounts(&self) -> accounts::Accounts<'_> {
         accounts::Accounts { store: self }
+    }
+
+    /// Numeric ids (OneBot 11).
+    pub fn numeric_ids(&self) -> numeric_ids::NumericIds<'_> {
+        numeric_ids::NumericIds { store: self }
     }
 }
 

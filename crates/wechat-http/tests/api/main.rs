@@ -13,6 +13,7 @@ mod kinds;
 mod lifecycle;
 mod limits;
 mod media;
+mod onebot11;
 mod outcomes;
 mod protocol;
 mod security;
