@@ -322,3 +322,62 @@ async fn a_restart_resumes_every_accounts_cursors_and_jobs() {
         assert_eq!(to, ["wxid_alice", "wxid_bob", "wxid_carol", "wxid_jj4mhsji9tjk22"], "{a}: each receiver once");
     }
 }
+
+/// The next OneBot 11 frame that is not a heartbeat.
+async fn next_v11<S>(ws: &mut S) -> Value
+where
+    S: futures_util::Stream<
+            Item = Result<tokio_tungstenite::tungstenite::Message, tokio_tungstenite::tungstenite::Error>,
+        > + Unpin,
+{
+    use futures_util::StreamExt;
+    within("a OneBot 11 frame", async {
+        loop {
+            if let tokio_tungstenite::tungstenite::Message::Text(t) = ws.next().await.unwrap().unwrap() {
+                let v: Value = serde_json::from_str(&t).unwrap();
+                if v["meta_event_type"] != "heartbeat" {
+                    break v;
+                }
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn one_onebot11_connection_carries_every_account() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message as WsMessage;
+    let m = spawn_accounts(2, |_| {}).await;
+    let url = format!("ws://{}/onebot/v11/ws", m.base.trim_start_matches("http://"));
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url).unwrap();
+    req.headers_mut().insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    // A lifecycle per account, each with the account's number.
+    let (l1, l2) = (next_v11(&mut ws).await, next_v11(&mut ws).await);
+    assert_eq!(
+        (l1["meta_event_type"].as_str(), l2["meta_event_type"].as_str()),
+        (Some("lifecycle"), Some("lifecycle"))
+    );
+    let (s1, s2) = (l1["self_id"].as_i64().unwrap(), l2["self_id"].as_i64().unwrap());
+    assert_ne!(s1, s2);
+    m.emus[1].wechat().inject(&text("wxid_friend2_1", "to the second")).unwrap();
+    let e = next_v11(&mut ws).await;
+    assert_eq!(
+        (e["self_id"].as_i64(), e["self_wx_id"].as_str(), e["raw_message"].as_str()),
+        (Some(s2), Some("wxid_bot2"), Some("to the second")),
+        "{e}"
+    );
+    // An action names its account by self_id; the answer comes from that account's WeChat.
+    let frame = json!({"action": "send_private_msg", "params": {"self_id": s2, "user_id": e["user_id"], "message": "back"}, "echo": "e"});
+    ws.send(WsMessage::Text(frame.to_string().into())).await.unwrap();
+    let rsp = loop {
+        let v = next_v11(&mut ws).await;
+        if v["echo"] == "e" {
+            break v;
+        }
+    };
+    assert_eq!(rsp["status"], "ok", "{rsp}");
+    assert_eq!(m.sent(1).last().map(|s| s.text.clone().unwrap_or_default()).as_deref(), Some("back"));
+    assert!(m.sent(0).is_empty(), "nothing went through the first account");
+}
