@@ -4,6 +4,7 @@ command and the message channel. Requests are decoded with the official wcf_pb2.
 
 import subprocess
 import threading
+import time
 
 import pynng
 from wcferry import wcf_pb2
@@ -44,6 +45,13 @@ def serve(port, seen, ready):
             elif req.func == wcf_pb2.FUNC_ENABLE_RECV_TXT:
                 rsp.status = 0
                 cmd.send(rsp.SerializeToString())
+                # libnng occasionally never writes a message sent in the instant its pipe starts
+                # (seen ~1 run in 15: the frame never reaches the TCP socket), so push only
+                # once our dialer's pipe is up, as a real WeChat message arrives later anyway.
+                deadline = time.monotonic() + 10
+                while not msg.pipes and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                time.sleep(0.2)
                 for i in range(PUSHES):
                     push = wcf_pb2.Response()
                     push.func = wcf_pb2.FUNC_ENABLE_RECV_TXT

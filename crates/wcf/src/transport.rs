@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, mpsc};
@@ -94,40 +94,83 @@ fn eof_is_closed(e: io::Error) -> TransportError {
 }
 
 /// Reading half of a PAIR1 connection.
+///
+/// [`FrameReader::recv`] is cancel-safe: bytes read before a cancelled call stay buffered in the
+/// reader, so racing `recv` against a timer in `select!` never loses part of a frame.
 #[derive(Debug)]
 pub struct FrameReader {
-    inner: BufReader<OwnedReadHalf>,
+    inner: OwnedReadHalf,
+    buf: Vec<u8>,
     max_frame: u64,
 }
 
+/// Bytes asked of the socket per read when no larger frame is pending.
+const READ_CHUNK: usize = 64 * 1024;
+
 impl FrameReader {
+    fn new(inner: OwnedReadHalf, max_frame: u64) -> Self {
+        Self { inner, buf: Vec::with_capacity(READ_CHUNK), max_frame }
+    }
+
     /// Receives the next message body (PAIR1 header stripped). Messages whose hop count is
-    /// above the TTL are skipped, as NNG does.
+    /// above the TTL are skipped, as NNG does. Cancel-safe.
     pub async fn recv(&mut self) -> Result<Vec<u8>, TransportError> {
         loop {
-            let len = match self.inner.read_u64().await {
-                Ok(len) => len,
-                Err(e) => return Err(eof_is_closed(e)),
+            let need = match self.take_frame()? {
+                Parsed::Frame(body) => return Ok(body),
+                Parsed::Dropped => continue,
+                Parsed::Need(n) => n,
             };
-            if len > self.max_frame {
-                return Err(TransportError::FrameTooLarge { len, max: self.max_frame });
+            self.buf.reserve((need - self.buf.len()).max(READ_CHUNK));
+            // `read_buf` is cancel-safe: either it appended bytes or it read nothing.
+            if self.inner.read_buf(&mut self.buf).await? == 0 {
+                return Err(TransportError::Closed);
             }
-            if len < 4 {
-                return Err(TransportError::BadFrame("frame shorter than the 4-byte PAIR1 header"));
-            }
-            let hops = self.inner.read_u32().await.map_err(eof_is_closed)?;
-            let mut body = vec![0u8; (len - 4) as usize];
-            self.inner.read_exact(&mut body).await.map_err(eof_is_closed)?;
-            if hops > 0xFF {
-                return Err(TransportError::BadFrame("hop count above 255"));
-            }
-            if hops > MAX_TTL {
-                tracing::debug!(hops, "dropping PAIR1 message above the TTL");
-                continue;
-            }
-            return Ok(body);
         }
     }
+
+    /// Takes one complete frame off the buffer, or says how many bytes are needed first.
+    fn take_frame(&mut self) -> Result<Parsed, TransportError> {
+        if self.buf.len() < 8 {
+            return Ok(Parsed::Need(8));
+        }
+        let len = u64::from_be_bytes(self.buf[..8].try_into().expect("8 bytes"));
+        if len > self.max_frame {
+            return Err(TransportError::FrameTooLarge { len, max: self.max_frame });
+        }
+        if len < 4 {
+            return Err(TransportError::BadFrame("frame shorter than the 4-byte PAIR1 header"));
+        }
+        let total = 8 + len as usize;
+        if self.buf.len() < total {
+            return Ok(Parsed::Need(total));
+        }
+        let hops = u32::from_be_bytes(self.buf[8..12].try_into().expect("4 bytes"));
+        if hops > 0xFF {
+            return Err(TransportError::BadFrame("hop count above 255"));
+        }
+        let body = if self.buf.len() == total {
+            // The common case for large frames: reuse the buffer rather than allocate a copy.
+            let mut whole = std::mem::replace(&mut self.buf, Vec::with_capacity(READ_CHUNK));
+            whole.drain(..12);
+            whole
+        } else {
+            let body = self.buf[12..total].to_vec();
+            self.buf.drain(..total);
+            body
+        };
+        if hops > MAX_TTL {
+            tracing::debug!(hops, "dropping PAIR1 message above the TTL");
+            return Ok(Parsed::Dropped);
+        }
+        Ok(Parsed::Frame(body))
+    }
+}
+
+enum Parsed {
+    Frame(Vec<u8>),
+    Dropped,
+    Need(usize),
 }
 
 /// Writing half of a PAIR1 connection.
@@ -176,7 +219,7 @@ impl PairConn {
         let peer = stream.peer_addr()?;
         let (r, w) = stream.into_split();
         Ok(Self {
-            reader: FrameReader { inner: BufReader::with_capacity(64 * 1024, r), max_frame },
+            reader: FrameReader::new(r, max_frame),
             writer: FrameWriter { inner: w, buf: Vec::new() },
             peer,
             _slot: slot,
@@ -361,6 +404,43 @@ mod tests {
             Err(TransportError::FrameTooLarge { len: 256, max: 100 })
         ));
         assert!(decode_frame(&[0, 0, 0], 100).unwrap().is_none());
+    }
+
+    /// A frame trickling in byte by byte while `recv` keeps being cancelled by a short timer
+    /// (as the receiver's login poll does) still arrives whole, and so does the next one.
+    #[tokio::test]
+    async fn recv_survives_cancellation_mid_frame() {
+        let listener = PairListener::bind("127.0.0.1:0", DEFAULT_MAX_FRAME).await.unwrap();
+        let addr = listener.local_addr();
+        let peer = tokio::spawn(async move {
+            let mut tcp = TcpStream::connect(addr).await.unwrap();
+            tcp.write_all(&header(PAIR1_PROTOCOL)).await.unwrap();
+            let mut theirs = [0u8; 8];
+            tcp.read_exact(&mut theirs).await.unwrap();
+            let mut wire = encode_frame(b"first message, sent slowly");
+            wire.extend_from_slice(&encode_frame(b"second"));
+            for byte in wire {
+                tcp.write_all(&[byte]).await.unwrap();
+                tcp.flush().await.unwrap();
+                tokio::time::sleep(Duration::from_millis(3)).await;
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        });
+        let mut conn = listener.accept().await.unwrap();
+        let mut got = Vec::new();
+        let mut cancelled = 0;
+        let receive = async {
+            while got.len() < 2 {
+                tokio::select! {
+                    frame = conn.recv() => got.push(frame.expect("a whole frame")),
+                    _ = tokio::time::sleep(Duration::from_millis(1)) => cancelled += 1,
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(20), receive).await.expect("both frames within 20 s");
+        peer.abort();
+        assert!(cancelled > 10, "the timer should have interrupted recv many times ({cancelled})");
+        assert_eq!(got, [b"first message, sent slowly".to_vec(), b"second".to_vec()]);
     }
 
     proptest! {
