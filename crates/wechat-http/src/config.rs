@@ -308,6 +308,25 @@ impl Default for Store {
     }
 }
 
+/// `console` section: the web console at `/console`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Console {
+    /// Serve `/console`.
+    pub enabled: bool,
+    /// Hours a console sign-in lasts (the session cookie's lifetime).
+    pub session_hours: u64,
+    /// Show contacts' WeChat avatars, which the browser loads from WeChat's image hosts. Off by
+    /// default: the console then contacts no host but the gateway and shows initials instead.
+    pub remote_avatars: bool,
+}
+
+impl Default for Console {
+    fn default() -> Self {
+        Self { enabled: true, session_hours: 12, remote_avatars: false }
+    }
+}
+
 /// `onebot11` section: OneBot 11 on the same listener, token and outbox.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -498,6 +517,8 @@ pub struct Config {
     pub websocket_reverse: Vec<WebsocketReverse>,
     /// OneBot 11 beside OneBot 12.
     pub onebot11: OneBot11,
+    /// The web console.
+    pub console: Console,
     /// Several WeChat accounts (empty = one account `default` from the top-level keys).
     pub accounts: Vec<AccountEntry>,
     /// The account (name or wxid) for actions that name none, when there are several.
@@ -522,6 +543,7 @@ impl Default for Config {
             store: Store::default(),
             events: Events::default(),
             onebot11: OneBot11::default(),
+            console: Console::default(),
             websocket: Websocket::default(),
             websocket_reverse: Vec::new(),
             accounts: Vec::new(),
@@ -626,6 +648,12 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |key: &str, problem: String| Err(ConfigError::Invalid { key: key.into(), problem });
         let addr = self.listen_addr()?;
+        if self.console.session_hours == 0 || self.console.session_hours > 24 * 90 {
+            return bad(
+                "console.session_hours",
+                format!("{} is out of range; use 1 to 2160 hours", self.console.session_hours),
+            );
+        }
         let token = self.http_server.access_token.expose();
         if !addr.ip().is_loopback() && self.token_is_weak() && !self.http_server.allow_public_without_token {
             return bad(

@@ -103,6 +103,11 @@ pub enum ApiError {
     /// Body above the limit.
     #[error("request body is larger than the limit of {0} bytes (http_server.max_body_bytes)")]
     PayloadTooLarge(usize),
+    /// Too many failed console sign-ins in the last minute.
+    #[error(
+        "more than {0} failed sign-ins in the last minute; wait a minute and check the token (http_server.access_token)"
+    )]
+    TooManySignIns(usize),
     /// A resource (chat image, path) that does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -181,6 +186,7 @@ impl ApiError {
             Self::BackendUnsupported(_) => retcode::PLATFORM_ERROR + 3,
             Self::Logic(_) => retcode::LOGIC_ERROR + 1,
             Self::Timeout(_) => retcode::I_AM_TIRED + 1,
+            Self::TooManySignIns(_) => retcode::I_AM_TIRED + 2,
             Self::Internal(_) => retcode::INTERNAL_HANDLER_ERROR,
         }
     }
@@ -197,6 +203,7 @@ impl ApiError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::SlowBody(_) => StatusCode::REQUEST_TIMEOUT,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::TooManySignIns(_) => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::OK,
         }
     }

@@ -77,6 +77,8 @@ pub struct Inner {
     pub websocket_clients: std::sync::atomic::AtomicUsize,
     /// OneBot 11's numeric ids.
     pub ob11_ids: crate::onebot11::Ids,
+    /// Console sign-ins.
+    pub console_sessions: crate::console::session::Sessions,
     /// Stops every worker.
     pub stop: CancellationToken,
 }

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 pub mod account;
 pub mod actions;
 pub mod config;
+pub mod console;
 pub mod delivery;
 pub mod error;
 pub mod events;
@@ -142,6 +143,7 @@ pub async fn start_with_warnings(
         channels: delivery::Channels::default(),
         websocket_clients: Default::default(),
         ob11_ids: onebot11::Ids::new(),
+        console_sessions: Default::default(),
         stop: stop.clone(),
     });
     let mut tasks = Vec::new();

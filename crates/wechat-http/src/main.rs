@@ -199,7 +199,7 @@ fn print_demo(running: &wechat_http::Running, emulators: &[wcf_emulator::Emulato
     let control = emulators[0].control_url().unwrap_or_default();
     println!(
         "\nwechat-http demo is running (an emulated WeChat, no Windows needed)\n\
-         \n  API            {api}\n  token          {}\n{lines}  API docs       {api}/docs\n\
+         \n  API            {api}\n  token          {}\n{lines}  API docs       {api}/docs\n  console        {api}/console (sign in with the token)\n\
          \nTry:\n  curl -s {api}/get_friend_list{auth}\n  curl -s {api}/send_message{auth} -H 'Content-Type: application/json' \\\n       -d '{{\"action\":\"send_message\",\"params\":{{\"detail_type\":\"private\",\"send_id\":\"wxid_alice\",\"msg_type\":0,\"message\":\"hello from wechat-http\"}}}}'\n  curl -s {control}/sent\n\
          \nCtrl-C stops it.\n",
         if token.is_empty() { "(none)" } else { &token },

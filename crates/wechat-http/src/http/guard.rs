@@ -9,7 +9,9 @@
 //! 4. the token: `Authorization: Bearer <token>` (scheme in any case; `Token <token>` and a
 //!    bare token are accepted too) or `?access_token=<token>`. Missing → 401, wrong → 403,
 //!    two `Authorization` headers or a header and a different query token → 400. A signed
-//!    media link ([`super::signed`]) opens its one file without the token.
+//!    media link ([`super::signed`]) opens its one file without the token. A console session
+//!    cookie ([`crate::console::session`]) stands in for the token when none is presented;
+//!    with it, anything but GET must carry `X-WeChat-Console: 1`.
 //!
 //! Bot clients (curl, nonebot2, the official clients) send neither `Origin` nor
 //! `Sec-Fetch-Site` and are unaffected by 3.
@@ -29,7 +31,7 @@ pub const MAX_URI_BYTES: usize = 8 * 1024;
 
 /// Paths served without a token (still behind the Host and browser checks).
 fn is_public(path: &str) -> bool {
-    matches!(path, "/docs" | "/openapi.json")
+    matches!(path, "/docs" | "/openapi.json") || crate::console::is_public(path)
 }
 
 /// A malformed percent-escape, or bytes that are not UTF-8.
@@ -236,7 +238,15 @@ pub async fn guard(State(gateway): State<Gateway>, req: Request, next: Next) -> 
     if !token.is_empty() && !is_public(req.uri().path()) && !signed_link {
         match presented_token(req.headers(), &query) {
             Err(e) => return e.into_response(),
-            Ok(None) => return ApiError::Unauthorized.into_response(),
+            Ok(None) => match crate::console::session::from_headers(req.headers()) {
+                Some(id) if gateway.config.console.enabled && gateway.console_sessions.expires(&id).is_some() => {
+                    if !crate::console::csrf_ok(req.method(), req.headers()) {
+                        return ApiError::BrowserRefused("a console request that changes something must carry the header X-WeChat-Console: 1 (a page on another site cannot add it)".into())
+                        .into_response();
+                    }
+                }
+                _ => return ApiError::Unauthorized.into_response(),
+            },
             Ok(Some(t)) if !token.matches(&t) => return ApiError::Forbidden.into_response(),
             Ok(Some(_)) => {}
         }

@@ -42,6 +42,7 @@ pub fn router(gateway: Gateway) -> Router {
         .route("/onebot/v11/{action}", any(crate::onebot11::http::action))
         .route("/openapi.json", any(openapi_json))
         .route("/docs", any(docs))
+        .merge(crate::console::routes())
         .route("/{action}", any(action))
         .fallback(fallback)
         .layer(axum::middleware::from_fn_with_state(gateway.clone(), guard::guard))
@@ -88,6 +89,11 @@ pub(crate) async fn read_body(gateway: &Gateway, req: Request) -> Result<(Option
         }
     };
     Ok((content_type, bytes))
+}
+
+/// [`read_json`] for the console's own routes.
+pub(crate) async fn read_json_body(gateway: &Gateway, req: Request) -> Result<Option<Value>, ApiError> {
+    read_json(gateway, req).await
 }
 
 /// Reads a JSON body: 415 for another content type, 413 above the limit, 408 when it does not

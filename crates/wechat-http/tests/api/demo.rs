@@ -32,12 +32,15 @@ async fn seed_example_against_the_demo_binary() {
         .spawn()
         .unwrap(); // stdout is read here, unlike helpers::gateway_binary
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut api, mut control) = (String::new(), String::new());
+    let (mut api, mut control, mut console) = (String::new(), String::new(), String::new());
     within("demo banner", async {
         while let Some(line) = lines.next_line().await.unwrap() {
             let line = line.trim();
             if let Some(rest) = line.strip_prefix("API ").map(str::trim).filter(|r| r.starts_with("http")) {
                 api = rest.to_owned();
+            }
+            if let Some(rest) = line.strip_prefix("console ") {
+                console = rest.trim().split(' ').next().unwrap_or_default().to_owned();
             }
             if let Some(i) = line.find("control API ") {
                 control = line[i + "control API ".len()..].trim_end_matches(')').to_owned();
@@ -50,6 +53,7 @@ async fn seed_example_against_the_demo_binary() {
     .await;
     assert_eq!(api, format!("http://127.0.0.1:{port}"));
     assert!(control.starts_with("http://127.0.0.1:"), "{control}");
+    assert_eq!(console, format!("{api}/console"), "the banner names the console");
 
     let image = dir.path().join("test01.png");
     std::fs::write(&image, PNG).unwrap();

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod categories;
+mod console;
 mod contacts;
 mod demo;
 mod engine;
