@@ -308,6 +308,74 @@ impl Default for Store {
     }
 }
 
+/// One `nats` entry: a NATS JetStream stream events are published to.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NatsTarget {
+    /// `nats://[user:password@ | token@]host[:port]` (port 4222 by default).
+    pub url: String,
+    /// The JetStream stream (created with subjects `<subject_prefix>.>` if absent).
+    pub stream: String,
+    /// First subject token: events go to `<prefix>.<wxid>.<type>.<detail_type>`.
+    pub subject_prefix: String,
+    /// Seconds to wait for a connection or a publish ack.
+    pub ack_timeout: u64,
+    /// Accounts (names or wxids) whose events go here; empty = all.
+    pub accounts: Vec<String>,
+}
+
+impl Default for NatsTarget {
+    fn default() -> Self {
+        Self {
+            url: "nats://127.0.0.1:4222".into(),
+            stream: "WECHAT".into(),
+            subject_prefix: "wechat".into(),
+            ack_timeout: 5,
+            accounts: Vec::new(),
+        }
+    }
+}
+
+impl NatsTarget {
+    /// `host:port` and the credentials of [`Self::url`].
+    pub fn address_and_auth(&self) -> Result<(String, crate::delivery::nats::Auth), String> {
+        use crate::delivery::nats::Auth;
+        let rest = self
+            .url
+            .strip_prefix("nats://")
+            .or_else(|| self.url.strip_prefix("tcp://"))
+            .ok_or_else(|| format!("{:?} is not a nats:// URL (TLS to NATS is not supported yet: use nats:// on loopback or a trusted network)", self.url))?;
+        let rest = rest.trim_end_matches('/');
+        let (auth, host) = match rest.rsplit_once('@') {
+            None => (Auth::None, rest),
+            Some((userinfo, host)) => {
+                let decode = |s: &str| {
+                    crate::http::guard::percent_decode(s, false)
+                        .map_err(|_| "a bad %-escape in the URL's credentials".to_owned())
+                };
+                match userinfo.split_once(':') {
+                    Some((u, p)) => (Auth::User(decode(u)?, decode(p)?), host),
+                    None => (Auth::Token(decode(userinfo)?), host),
+                }
+            }
+        };
+        if host.is_empty() || host.contains('/') {
+            return Err(format!("{:?} has no host:port", self.url));
+        }
+        let address = if host.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) && !host.ends_with(']') {
+            host.to_owned()
+        } else {
+            format!("{host}:4222")
+        };
+        Ok((address, auth))
+    }
+
+    /// `host:port` of [`Self::url`] (no credentials), for names and logs.
+    pub fn address(&self) -> Option<String> {
+        self.address_and_auth().ok().map(|(a, _)| a)
+    }
+}
+
 /// `console` section: the web console at `/console`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -519,6 +587,8 @@ pub struct Config {
     pub onebot11: OneBot11,
     /// The web console.
     pub console: Console,
+    /// NATS JetStream targets.
+    pub nats: Vec<NatsTarget>,
     /// Several WeChat accounts (empty = one account `default` from the top-level keys).
     pub accounts: Vec<AccountEntry>,
     /// The account (name or wxid) for actions that name none, when there are several.
@@ -544,6 +614,7 @@ impl Default for Config {
             events: Events::default(),
             onebot11: OneBot11::default(),
             console: Console::default(),
+            nats: Vec::new(),
             websocket: Websocket::default(),
             websocket_reverse: Vec::new(),
             accounts: Vec::new(),
@@ -648,6 +719,31 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |key: &str, problem: String| Err(ConfigError::Invalid { key: key.into(), problem });
         let addr = self.listen_addr()?;
+        for (i, n) in self.nats.iter().enumerate() {
+            if let Err(problem) = n.address_and_auth() {
+                return bad(&format!("nats[{i}].url"), problem);
+            }
+            let bad_name = |s: &str| {
+                s.is_empty()
+                    || s.chars()
+                        .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '.' | '*' | '>' | '/' | '\\'))
+            };
+            if bad_name(&n.stream) {
+                return bad(
+                    &format!("nats[{i}].stream"),
+                    format!("{:?} is not a JetStream stream name (letters, digits, - and _)", n.stream),
+                );
+            }
+            if n.subject_prefix.split('.').any(bad_name) {
+                return bad(
+                    &format!("nats[{i}].subject_prefix"),
+                    format!(
+                        "{:?} is not a subject prefix (dot-separated tokens without spaces or wildcards)",
+                        n.subject_prefix
+                    ),
+                );
+            }
+        }
         if self.console.session_hours == 0 || self.console.session_hours > 24 * 90 {
             return bad(
                 "console.session_hours",
@@ -995,6 +1091,38 @@ mod tests {
 
     fn no_env() -> Vec<(String, String)> {
         Vec::new()
+    }
+
+    #[test]
+    fn nats_targets_are_checked_before_start() {
+        use crate::delivery::nats::Auth;
+        let target = |url: &str| NatsTarget { url: url.into(), ..NatsTarget::default() };
+        assert_eq!(target("nats://127.0.0.1").address_and_auth().unwrap(), ("127.0.0.1:4222".into(), Auth::None));
+        assert_eq!(
+            target("nats://u:p%40ss@nats.local:4333/").address_and_auth().unwrap(),
+            ("nats.local:4333".into(), Auth::User("u".into(), "p@ss".into()))
+        );
+        assert_eq!(target("nats://s3cret@[::1]:4222").address_and_auth().unwrap().1, Auth::Token("s3cret".into()));
+        assert_eq!(target("nats://[::1]").address().unwrap(), "[::1]:4222");
+        assert!(target("tls://nats.local").address_and_auth().unwrap_err().contains("TLS"));
+        assert!(target("http://nats.local").address_and_auth().is_err());
+        for (yaml, key) in [
+            ("nats: [{url: 'tls://x:4222'}]", "nats[0].url"),
+            ("nats: [{stream: 'has space'}]", "nats[0].stream"),
+            ("nats: [{subject_prefix: 'wx.*'}]", "nats[0].subject_prefix"),
+            ("nats: [{subject_prefix: 'a..b'}]", "nats[0].subject_prefix"),
+            ("console: {session_hours: 0}", "console.session_hours"),
+        ] {
+            match Config::from_yaml(yaml, no_env()) {
+                Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key, "{yaml}"),
+                other => panic!("{yaml}: {other:?}"),
+            }
+        }
+        let ok = Config::from_yaml(
+            "nats: [{url: 'nats://127.0.0.1:4222', stream: WECHAT, subject_prefix: wx.events}]",
+            no_env(),
+        );
+        assert!(ok.is_ok(), "{ok:?}");
     }
 
     #[test]

@@ -188,6 +188,10 @@ pub async fn start_with_warnings(
     for target in config.websocket_reverse.clone() {
         tasks.push(tokio::spawn(delivery::websocket::reverse(gateway.clone(), target)));
     }
+    for target in config.nats.clone() {
+        let nats = delivery::nats::NatsChannel::open(gateway.clone(), target).await?;
+        tasks.push(tokio::spawn(nats.run()));
+    }
     for target in config.onebot11.http_post.clone() {
         let webhook = delivery::webhook::Webhook::open_v11(gateway.clone(), target).await?;
         tasks.push(tokio::spawn(webhook.run()));

@@ -2,6 +2,7 @@
 //! `get_latest_events`. Every durable channel reads the outbox from its own cursor, and
 //! reports its last success and last error here (for `get_status` and the console).
 
+pub mod nats;
 pub mod webhook;
 pub mod websocket;
 

@@ -1,0 +1,495 @@
+//! NATS JetStream as a delivery channel: every event is published once to
+//! `<subject_prefix>.<account wxid>.<type>.<detail_type>` with its `id` as `Nats-Msg-Id`, so
+//! JetStream drops a re-publish inside the stream's duplicate window. The channel reads the
+//! outbox from its own durable cursor like a webhook, and the cursor moves past an event only
+//! once JetStream has acknowledged it (a publish ack names the stream and sequence): a
+//! NATS server that is down or a stream that refuses loses nothing.
+//!
+//! The client is the NATS text protocol over TCP (`INFO` → `CONNECT` → `PING`/`PONG`, `SUB`
+//! an inbox, `HPUB` with a reply subject, the ack arriving as `MSG`/`HMSG`), one request in
+//! flight at a time; the stream is looked up (`$JS.API.STREAM.INFO.<stream>`) and created if
+//! absent (`$JS.API.STREAM.CREATE.<stream>`, subjects `<prefix>.>`, file storage, 2-minute
+//! duplicate window).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+use super::ChannelStats;
+use super::webhook::Step;
+use crate::config::NatsTarget;
+use crate::error::ApiResult;
+use crate::events::outbox::EventFilter;
+use crate::gateway::Gateway;
+use crate::store::events::StoredEvent;
+
+/// How often the cursor is written while events flow.
+const CURSOR_SAVE_EVERY: Duration = Duration::from_secs(1);
+/// Largest control line or message accepted from the server.
+const MAX_SERVER_MESSAGE: usize = 8 * 1024 * 1024;
+
+/// The cursor name of a NATS target.
+pub fn channel(target: &NatsTarget) -> String {
+    format!("nats:{}:{}", target.address().unwrap_or_default(), target.stream)
+}
+
+/// A NATS subject token made from `s`: no dots, spaces, wildcards or control characters.
+fn token(s: &str) -> String {
+    let t: String = s
+        .chars()
+        .map(|c| if c == '.' || c == '*' || c == '>' || c.is_whitespace() || c.is_control() { '_' } else { c })
+        .collect();
+    if t.is_empty() { "_".into() } else { t }
+}
+
+/// The subject an event is published to.
+pub fn subject(prefix: &str, event: &Value) -> String {
+    let s = |k: &str| event.get(k).and_then(Value::as_str).unwrap_or_default();
+    let wxid = event.get("self").and_then(|me| me.get("user_id")).and_then(Value::as_str).unwrap_or("gateway");
+    format!("{prefix}.{}.{}.{}", token(wxid), token(s("type")), token(s("detail_type")))
+}
+
+/// Why a NATS exchange failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NatsError {
+    /// Connecting or talking failed.
+    #[error("NATS connection: {0}")]
+    Io(#[from] std::io::Error),
+    /// The server said `-ERR`.
+    #[error("NATS refused: {0}")]
+    Server(String),
+    /// Something the protocol does not allow.
+    #[error("NATS protocol: {0}")]
+    Protocol(String),
+    /// No answer in time.
+    #[error("NATS did not answer within {0:?}")]
+    Timeout(Duration),
+    /// Nothing listens on the subject (no stream takes it).
+    #[error("no JetStream stream takes subject {0}")]
+    NoResponders(String),
+    /// JetStream answered with an error.
+    #[error("JetStream: {description} (code {code}, err_code {err_code})")]
+    JetStream {
+        /// HTTP-like status.
+        code: i64,
+        /// JetStream's own code (10059 = stream not found).
+        err_code: i64,
+        /// What it said.
+        description: String,
+    },
+}
+
+/// A reply: its headers' status line (`503` for no responders) and payload.
+struct Reply {
+    status: Option<u16>,
+    payload: Vec<u8>,
+}
+
+/// One NATS connection with a reply inbox.
+pub struct NatsConn {
+    reader: BufReader<OwnedReadHalf>,
+    writer: OwnedWriteHalf,
+    inbox: String,
+    next: u64,
+    timeout: Duration,
+}
+
+impl NatsConn {
+    /// Connects and authenticates (`user:password@` or `token@` in the URL).
+    pub async fn connect(target: &NatsTarget, timeout: Duration) -> Result<Self, NatsError> {
+        let (address, auth) = target.address_and_auth().map_err(NatsError::Protocol)?;
+        let stream = tokio::time::timeout(timeout, TcpStream::connect(&address))
+            .await
+            .map_err(|_| NatsError::Timeout(timeout))??;
+        stream.set_nodelay(true)?;
+        let (r, w) = stream.into_split();
+        let inbox = format!("_INBOX.wechat-http.{}", uuid::Uuid::new_v4().simple());
+        let mut conn = Self { reader: BufReader::new(r), writer: w, inbox, next: 0, timeout };
+        let info = tokio::time::timeout(timeout, conn.line()).await.map_err(|_| NatsError::Timeout(timeout))??;
+        let Some(info) = info.strip_prefix("INFO ") else {
+            return Err(NatsError::Protocol(format!("expected INFO first, got {:?}", truncate(&info))));
+        };
+        let info: Value =
+            serde_json::from_str(info).map_err(|e| NatsError::Protocol(format!("INFO is not JSON: {e}")))?;
+        if info.get("headers").and_then(Value::as_bool) == Some(false) {
+            return Err(NatsError::Protocol("this NATS server does not support headers (needs 2.2 or later)".into()));
+        }
+        let mut connect = json!({
+            "verbose": false, "pedantic": false, "tls_required": false, "lang": "rust",
+            "version": env!("CARGO_PKG_VERSION"), "name": "wechat-http", "protocol": 1,
+            "echo": false, "headers": true, "no_responders": true,
+        });
+        match auth {
+            Auth::None => {}
+            Auth::Token(t) => connect["auth_token"] = json!(t),
+            Auth::User(u, p) => {
+                connect["user"] = json!(u);
+                connect["pass"] = json!(p);
+            }
+        }
+        let hello = format!("CONNECT {connect}\r\nPING\r\nSUB {}.* 1\r\n", conn.inbox);
+        conn.writer.write_all(hello.as_bytes()).await?;
+        // The PONG proves CONNECT was accepted (an auth failure arrives as -ERR first).
+        tokio::time::timeout(timeout, async {
+            loop {
+                let l = conn.line().await?;
+                match l.as_str() {
+                    "PONG" => return Ok(()),
+                    "PING" => conn.writer.write_all(b"PONG\r\n").await?,
+                    "+OK" => {}
+                    l if l.starts_with("-ERR") => {
+                        return Err(NatsError::Server(l[4..].trim().trim_matches('\'').into()));
+                    }
+                    l if l.starts_with("INFO ") => {}
+                    other => {
+                        return Err(NatsError::Protocol(format!("unexpected {:?} after CONNECT", truncate(other))));
+                    }
+                }
+            }
+        })
+        .await
+        .map_err(|_| NatsError::Timeout(timeout))??;
+        Ok(conn)
+    }
+
+    async fn line(&mut self) -> Result<String, NatsError> {
+        let mut buf = Vec::new();
+        let n = (&mut self.reader).take(MAX_SERVER_MESSAGE as u64).read_until(b'\n', &mut buf).await?;
+        if n == 0 {
+            return Err(NatsError::Io(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the server closed")));
+        }
+        if !buf.ends_with(b"\n") {
+            return Err(NatsError::Protocol("a control line longer than 8 MiB".into()));
+        }
+        let s = String::from_utf8_lossy(&buf);
+        Ok(s.trim_end_matches(['\r', '\n']).to_owned())
+    }
+
+    async fn payload(&mut self, len: usize) -> Result<Vec<u8>, NatsError> {
+        if len > MAX_SERVER_MESSAGE {
+            return Err(NatsError::Protocol(format!("a {len}-byte message is above the 8 MiB limit")));
+        }
+        let mut buf = vec![0u8; len + 2];
+        self.reader.read_exact(&mut buf).await?;
+        buf.truncate(len);
+        Ok(buf)
+    }
+
+    /// Sends `payload` (with `headers`) to `subject` and waits for the reply.
+    pub async fn request(
+        &mut self,
+        subject: &str,
+        headers: &[(&str, &str)],
+        payload: &[u8],
+    ) -> Result<Vec<u8>, NatsError> {
+        self.next += 1;
+        let reply_to = format!("{}.{}", self.inbox, self.next);
+        let mut out = Vec::with_capacity(payload.len() + 128);
+        if headers.is_empty() {
+            out.extend_from_slice(format!("PUB {subject} {reply_to} {}\r\n", payload.len()).as_bytes());
+        } else {
+            let mut h = String::from("NATS/1.0\r\n");
+            for (k, v) in headers {
+                h.push_str(&format!("{k}: {v}\r\n"));
+            }
+            h.push_str("\r\n");
+            out.extend_from_slice(
+                format!("HPUB {subject} {reply_to} {} {}\r\n", h.len(), h.len() + payload.len()).as_bytes(),
+            );
+            out.extend_from_slice(h.as_bytes());
+        }
+        out.extend_from_slice(payload);
+        out.extend_from_slice(b"\r\n");
+        self.writer.write_all(&out).await?;
+        let timeout = self.timeout;
+        let reply =
+            tokio::time::timeout(timeout, self.reply(&reply_to)).await.map_err(|_| NatsError::Timeout(timeout))??;
+        if reply.status == Some(503) && reply.payload.is_empty() {
+            return Err(NatsError::NoResponders(subject.to_owned()));
+        }
+        Ok(reply.payload)
+    }
+
+    /// Reads until the reply to `reply_to` (answering PINGs, skipping stale replies).
+    async fn reply(&mut self, reply_to: &str) -> Result<Reply, NatsError> {
+        loop {
+            let l = self.line().await?;
+            let mut parts = l.split_whitespace();
+            match parts.next().unwrap_or_default().to_ascii_uppercase().as_str() {
+                "PING" => self.writer.write_all(b"PONG\r\n").await?,
+                "PONG" | "+OK" | "INFO" => {}
+                "-ERR" => return Err(NatsError::Server(l[4..].trim().trim_matches('\'').into())),
+                "MSG" => {
+                    // MSG <subject> <sid> [reply-to] <#bytes>
+                    let fields: Vec<&str> = parts.collect();
+                    let len = parse_len(fields.last().copied())?;
+                    let payload = self.payload(len).await?;
+                    if fields.first() == Some(&reply_to) {
+                        return Ok(Reply { status: None, payload });
+                    }
+                }
+                "HMSG" => {
+                    // HMSG <subject> <sid> [reply-to] <#header bytes> <#total bytes>
+                    let fields: Vec<&str> = parts.collect();
+                    if fields.len() < 4 {
+                        return Err(NatsError::Protocol(format!("malformed {:?}", truncate(&l))));
+                    }
+                    let header_len = parse_len(fields.get(fields.len() - 2).copied())?;
+                    let total = parse_len(fields.last().copied())?;
+                    if header_len > total {
+                        return Err(NatsError::Protocol(format!("malformed {:?}", truncate(&l))));
+                    }
+                    let mut all = self.payload(total).await?;
+                    let payload = all.split_off(header_len);
+                    let head = String::from_utf8_lossy(&all);
+                    let status =
+                        head.lines().next().and_then(|v| v.split_whitespace().nth(1)).and_then(|c| c.parse().ok());
+                    if fields.first() == Some(&reply_to) {
+                        return Ok(Reply { status, payload });
+                    }
+                }
+                _ => return Err(NatsError::Protocol(format!("unexpected {:?}", truncate(&l)))),
+            }
+        }
+    }
+
+    /// A JetStream API call: the JSON answer, or its `error` as [`NatsError::JetStream`].
+    pub async fn api(&mut self, subject: &str, body: &Value) -> Result<Value, NatsError> {
+        let raw = self.request(subject, &[], body.to_string().as_bytes()).await.map_err(|e| match e {
+            NatsError::NoResponders(_) => {
+                NatsError::Protocol("JetStream is not enabled on this NATS server (start it with -js)".into())
+            }
+            other => other,
+        })?;
+        let v: Value = serde_json::from_slice(&raw)
+            .map_err(|e| NatsError::Protocol(format!("JetStream answered non-JSON: {e}")))?;
+        jetstream_error(&v)?;
+        Ok(v)
+    }
+
+    /// Makes sure `stream` exists and takes `<prefix>.>`; creates it if absent.
+    pub async fn ensure_stream(&mut self, stream: &str, prefix: &str) -> Result<(), NatsError> {
+        match self.api(&format!("$JS.API.STREAM.INFO.{stream}"), &json!({})).await {
+            Ok(info) => {
+                let subjects = info["config"]["subjects"].as_array().cloned().unwrap_or_default();
+                let wanted = format!("{prefix}.>");
+                if !subjects.iter().any(|s| s.as_str() == Some(wanted.as_str())) {
+                    tracing::warn!(stream, %wanted, "the JetStream stream exists but does not list our subjects; publishes may be refused");
+                }
+                Ok(())
+            }
+            Err(NatsError::JetStream { err_code: 10059, .. }) => {
+                let config = json!({
+                    "name": stream, "subjects": [format!("{prefix}.>")], "retention": "limits",
+                    "storage": "file", "discard": "old", "num_replicas": 1,
+                    "duplicate_window": 120_000_000_000u64,
+                });
+                self.api(&format!("$JS.API.STREAM.CREATE.{stream}"), &config).await?;
+                tracing::info!(stream, "created the JetStream stream");
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Publishes one event and waits for JetStream's ack: `(stream sequence, duplicate)`.
+    pub async fn publish(&mut self, subject: &str, msg_id: &str, body: &[u8]) -> Result<(u64, bool), NatsError> {
+        let raw = self.request(subject, &[("Nats-Msg-Id", msg_id)], body).await?;
+        let ack: Value = serde_json::from_slice(&raw)
+            .map_err(|e| NatsError::Protocol(format!("the publish ack is not JSON: {e}")))?;
+        jetstream_error(&ack)?;
+        let seq =
+            ack["seq"].as_u64().ok_or_else(|| NatsError::Protocol(format!("a publish ack without seq: {ack}")))?;
+        Ok((seq, ack["duplicate"].as_bool().unwrap_or(false)))
+    }
+}
+
+fn parse_len(s: Option<&str>) -> Result<usize, NatsError> {
+    s.and_then(|n| n.parse().ok()).ok_or_else(|| NatsError::Protocol(format!("bad length {s:?}")))
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(120).collect()
+}
+
+fn jetstream_error(v: &Value) -> Result<(), NatsError> {
+    match v.get("error") {
+        Some(e) if !e.is_null() => Err(NatsError::JetStream {
+            code: e["code"].as_i64().unwrap_or(0),
+            err_code: e["err_code"].as_i64().unwrap_or(0),
+            description: e["description"].as_str().unwrap_or_default().to_owned(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Credentials taken from the URL.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Auth {
+    /// None.
+    None,
+    /// `nats://<token>@host`.
+    Token(String),
+    /// `nats://<user>:<password>@host`.
+    User(String, String),
+}
+
+/// One NATS target being delivered to.
+pub struct NatsChannel {
+    gateway: Gateway,
+    target: NatsTarget,
+    name: String,
+    conn: Option<NatsConn>,
+    cursor: i64,
+    saved: i64,
+    saved_at: Instant,
+    pending: VecDeque<Arc<StoredEvent>>,
+    failures: u32,
+    stats: Arc<ChannelStats>,
+}
+
+impl NatsChannel {
+    /// Opens `target` at its durable cursor (a new target starts at the newest event).
+    pub async fn open(gateway: Gateway, target: NatsTarget) -> ApiResult<Self> {
+        let name = channel(&target);
+        let cursor = gateway.outbox.cursor(&name, gateway.outbox.latest()).await?;
+        let shown = format!("{} stream {}", target.address().unwrap_or_default(), target.stream);
+        let stats = gateway.channels.register(&name, "nats", &shown);
+        Ok(Self {
+            gateway,
+            target,
+            name,
+            conn: None,
+            cursor,
+            saved: cursor,
+            saved_at: Instant::now(),
+            pending: VecDeque::new(),
+            failures: 0,
+            stats,
+        })
+    }
+
+    fn filter(&self) -> EventFilter {
+        EventFilter { skip_meta: false, accounts: self.gateway.select(&self.target.accounts) }
+    }
+
+    async fn save(&mut self, force: bool) {
+        if self.saved != self.cursor && (force || self.saved_at.elapsed() >= CURSOR_SAVE_EVERY) {
+            if self.gateway.outbox.save_cursor(&self.name, self.cursor).await.is_ok() {
+                self.saved = self.cursor;
+            }
+            self.saved_at = Instant::now();
+        }
+    }
+
+    async fn connection(&mut self) -> Result<&mut NatsConn, NatsError> {
+        if self.conn.is_none() {
+            let timeout = Duration::from_secs(self.target.ack_timeout.max(1));
+            let mut conn = NatsConn::connect(&self.target, timeout).await?;
+            conn.ensure_stream(&self.target.stream, &self.target.subject_prefix).await?;
+            tracing::info!(target = %self.stats.target, "publishing events to NATS JetStream");
+            self.conn = Some(conn);
+        }
+        Ok(self.conn.as_mut().expect("just connected"))
+    }
+
+    async fn publish(&mut self, ev: &StoredEvent) -> Result<(), NatsError> {
+        let subject = subject(&self.target.subject_prefix, &ev.value());
+        let id = ev.seq.to_string();
+        let body = ev.text.clone();
+        let conn = self.connection().await?;
+        let (seq, duplicate) = conn.publish(&subject, &id, body.as_bytes()).await?;
+        tracing::trace!(%subject, seq, duplicate, "published");
+        Ok(())
+    }
+
+    /// Publishes the next pending event (once acknowledged), or says there is none.
+    pub async fn step(&mut self) -> ApiResult<Step> {
+        if self.pending.is_empty() {
+            let batch = self.gateway.outbox.after(self.cursor, 256, &self.filter()).await?;
+            if batch.events.is_empty() {
+                if batch.upto > self.cursor {
+                    self.cursor = batch.upto;
+                    self.save(false).await;
+                    return Ok(Step::Skipped(self.cursor));
+                }
+                self.save(true).await;
+                return Ok(Step::Idle);
+            }
+            self.pending.extend(batch.events);
+        }
+        let Some(ev) = self.pending.pop_front() else { return Ok(Step::Idle) };
+        match self.publish(&ev).await {
+            Ok(()) => {
+                self.failures = 0;
+                self.stats.ok();
+                self.cursor = ev.seq;
+                self.save(false).await;
+                Ok(Step::Delivered(ev.seq))
+            }
+            Err(e) => {
+                self.failures += 1;
+                if self.failures == 1 || self.failures.is_multiple_of(20) {
+                    tracing::warn!(target = %self.stats.target, error = %e, "NATS publish failed; the event stays queued");
+                }
+                self.stats.failed(&e.to_string());
+                self.conn = None;
+                self.pending.push_front(ev);
+                Ok(Step::Idle)
+            }
+        }
+    }
+
+    /// Steps until the gateway stops, backing off while NATS is away.
+    pub async fn run(mut self) {
+        let mut watch = self.gateway.outbox.watch();
+        loop {
+            if self.gateway.stop.is_cancelled() {
+                self.save(true).await;
+                return;
+            }
+            match self.step().await {
+                Ok(Step::Delivered(_) | Step::Skipped(_)) => continue,
+                Ok(Step::Idle) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the outbox");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            }
+            if self.failures > 0 {
+                let wait = super::backoff(self.failures, Duration::from_secs(30));
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = self.gateway.stop.cancelled() => {}
+                }
+                continue;
+            }
+            tokio::select! {
+                r = watch.changed() => if r.is_err() { return },
+                _ = self.gateway.stop.cancelled() => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_name_account_type_and_detail() {
+        let e =
+            json!({"type": "message", "detail_type": "private", "self": {"platform": "wechat", "user_id": "wxid_bot"}});
+        assert_eq!(subject("wechat", &e), "wechat.wxid_bot.message.private");
+        let meta = json!({"type": "meta", "detail_type": "status_update"});
+        assert_eq!(subject("wx", &meta), "wx.gateway.meta.status_update");
+        let odd = json!({"type": "notice", "detail_type": "", "self": {"user_id": "a.b c*>"}});
+        assert_eq!(subject("wx", &odd), "wx.a_b_c__.notice._");
+    }
+}
