@@ -354,3 +354,47 @@ def test_console_end_to_end(gateway, browser):
     assert status_ == 401
     d.get(f"{gw}/console#/categories")
     one(d, "login-token")
+
+
+def test_console_with_two_accounts(tmp_path, browser):
+    """Two accounts: the overview shows both, the picker chooses the one the pages work on."""
+    from selenium.webdriver.support.ui import Select
+
+    emulators = [start_emulator() for _ in range(2)]
+    gw_port = free_port()
+    gw = f"http://{HOST}:{gw_port}"
+    config = {
+        "http_server": {"http_address": gw, "access_token": TOKEN},
+        "accounts": [{"name": f"shop{i + 1}", "wcf": {"address": f"tcp://{HOST}:{port}", "login_check_ms": 200},
+                      "answer_delay_rand_min": 0, "answer_delay_rand_max": 0}
+                     for i, (port, _, _) in enumerate(emulators)],
+    }
+    (tmp_path / "config.yaml").write_text(json.dumps(config))
+    env = dict(os.environ, RUST_LOG="warn")
+    env.pop("WECHAT_HTTP_CONFIG", None)
+    proc = subprocess.Popen([str(BIN / "wechat-http"), "serve", "--config", "config.yaml"], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for("gateway up", lambda: port_open(gw_port))
+        d = browser
+        d.get(f"{gw}/console")
+        type_into(one(d, "login-token"), TOKEN)
+        one(d, "login-submit").click()
+        wait_for("both accounts connected", lambda: texts(d, "account-status") == ["connected", "connected"], 30)
+        Select(one(d, "account-picker")).select_by_value("shop2")
+        one(d, "nav-categories").click()
+        type_into(one(d, "category-new-name"), "shop2 only")
+        one(d, "category-create").click()
+        wait_for("category listed", lambda: any("shop2 only" in r for r in texts(d, "category-row")))
+
+        def groups(account):
+            _, _, body = request("POST", f"{gw}/get_groups", {"self_id": account}, {"authorization": f"Bearer {TOKEN}"})
+            return [g["name"] for g in json.loads(body)["data"]]
+        assert groups("shop2") == ["shop2 only"]
+        assert groups("shop1") == [], "the picker's account, not the other"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+        for _, _, emu in emulators:
+            emu.terminate()
+            emu.wait(timeout=10)

@@ -381,3 +381,48 @@ async fn one_onebot11_connection_carries_every_account() {
     assert_eq!(m.sent(1).last().map(|s| s.text.clone().unwrap_or_default()).as_deref(), Some("back"));
     assert!(m.sent(0).is_empty(), "nothing went through the first account");
 }
+
+/// The console sees every account: the overview lists each with its state, and the
+/// per-account views answer for the account they name (and only it).
+#[tokio::test]
+async fn the_console_shows_every_account_and_views_stay_within_theirs() {
+    let m = spawn_accounts(2, |_| {}).await;
+    m.ok("create_group", json!({"group_name": "VIP2", "self_id": "a2"})).await;
+    let cat = m.ok("get_group_id_by_name", json!({"group_name": "VIP2", "self_id": "a2"})).await["group_id"].clone();
+    m.ok("add_member_to_group", json!({"group_id": cat, "member_id": "wxid_friend2_1", "self_id": "a2"})).await;
+    let get = |path: &str| {
+        let url = format!("{}{path}", m.base);
+        let http = m.http.clone();
+        async move {
+            let r = http.get(url).bearer_auth(crate::helpers::TOKEN).send().await.unwrap();
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let overview = get("/console/api/overview").await["data"].clone();
+    let accounts: Vec<(String, String, String)> = overview["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap().into(),
+                a["wxid"].as_str().unwrap().into(),
+                a["state"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        accounts,
+        [("a1".into(), "wxid_bot1".into(), "connected".into()), ("a2".into(), "wxid_bot2".into(), "connected".into())]
+    );
+    let a2 = get("/console/api/contacts?account=a2").await["data"].clone();
+    let friend = a2.as_array().unwrap().iter().find(|c| c["id"] == "wxid_friend2_1").expect("a2's friend");
+    assert_eq!(friend["categories"][0]["name"], "VIP2");
+    let a1 = get("/console/api/contacts?account=wxid_bot1").await["data"].clone();
+    assert!(!a1.as_array().unwrap().iter().any(|c| c["id"] == "wxid_friend2_1"), "a2's contacts are not a1's");
+    let r = get("/console/api/contacts").await;
+    assert_eq!(r["retcode"], 10101, "with two accounts a view names one: {r}");
+    m.ok("send_message", json!({"group_ids": [cat], "message": "for a2", "self_id": "a2"})).await;
+    assert_eq!(get("/console/api/jobs?account=a2").await["data"].as_array().unwrap().len(), 1);
+    assert_eq!(get("/console/api/jobs?account=a1").await["data"], json!([]));
+}
