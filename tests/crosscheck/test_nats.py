@@ -142,3 +142,80 @@ def test_events_reach_jetstream_once_in_order(tmp_path):
             nats_proc.wait(timeout=10)
         emu.terminate()
         emu.wait(timeout=10)
+
+
+def make_certs(folder):
+    """A CA and a server certificate for 127.0.0.1, made with the openssl command."""
+    folder.mkdir(parents=True, exist_ok=True)
+    run = lambda *a: subprocess.run(["openssl", *a], cwd=folder, check=True, capture_output=True)
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+        "-subj", "/CN=wechat-http test CA")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem",
+        "-days", "2", "-extfile", "san.ext")
+    return folder / "ca.pem", folder / "server.pem", folder / "server.key"
+
+
+def test_events_reach_jetstream_over_tls(tmp_path):
+    """tls:// with a CA made here: the events arrive; without the CA the handshake is refused."""
+    import ssl
+
+    import nats
+
+    ca, cert, key = make_certs(tmp_path / "certs")
+    emu_port, ctl, emu = start_emulator()
+    gw_port, nats_port = free_port(), free_port()
+    gw = f"http://{HOST}:{gw_port}"
+    server = subprocess.Popen([NATS, "-js", "-a", HOST, "-p", str(nats_port), "-sd", str(tmp_path / "js"),
+                               "--tls", "--tlscert", str(cert), "--tlskey", str(key)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    config = {
+        "http_server": {"http_address": gw, "access_token": TOKEN},
+        "answer_delay_rand_min": 0, "answer_delay_rand_max": 0, "enable_heart_beat": False,
+        "wcf": {"address": f"tcp://{HOST}:{emu_port}", "login_check_ms": 200},
+        "nats": [{"url": f"tls://{HOST}:{nats_port}", "stream": "SECURE", "subject_prefix": "sec", "ca_file": str(ca)},
+                 {"url": f"tls://{HOST}:{nats_port}", "stream": "UNTRUSTED", "subject_prefix": "untrusted"}],
+    }
+    (tmp_path / "config.yaml").write_text(json.dumps(config))
+    env = dict(os.environ, RUST_LOG="warn")
+    env.pop("WECHAT_HTTP_CONFIG", None)
+    gateway = subprocess.Popen([str(BIN / "wechat-http"), "serve", "--config", "config.yaml"], cwd=tmp_path, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for("nats-server up", lambda: port_open(nats_port))
+        wait_for("gateway connected", lambda: port_open(gw_port) and api(gw, "/get_status", {})["data"]["good"])
+        for i in range(5):
+            ctl.call("POST", "/messages", {"from": "wxid_alice", "text": f"tls {i}"})
+
+        async def read():
+            context = ssl.create_default_context(cafile=str(ca))
+            nc = await nats.connect(f"tls://{HOST}:{nats_port}", tls=context, connect_timeout=5, allow_reconnect=False)
+            try:
+                js = nc.jetstream()
+                info = await js.stream_info("SECURE")
+                msgs = [json.loads((await js.get_msg("SECURE", s)).data) for s in range(info.state.first_seq, info.state.last_seq + 1)]
+                return [m["message"][0]["data"]["text"] for m in msgs if m["type"] == "message"]
+            finally:
+                await nc.close()
+
+        def arrived():
+            try:
+                got = asyncio.run(read())
+            except Exception:
+                return None
+            return got if len(got) >= 5 else None
+        assert wait_for("5 events over TLS", arrived, 60) == [f"tls {i}" for i in range(5)]
+
+        def channel(stream):
+            rows = api(gw, "/console/api/overview")["data"]["channels"]
+            return next((c for c in rows if c["kind"] == "nats" and stream in c["target"]), {})
+        wait_for("an untrusted certificate refused", lambda: "TLS" in (channel("UNTRUSTED").get("last_error") or ""), 30)
+        assert not channel("UNTRUSTED").get("last_success")
+    finally:
+        gateway.terminate()
+        gateway.wait(timeout=15)
+        server.terminate()
+        server.wait(timeout=10)
+        emu.terminate()
+        emu.wait(timeout=10)

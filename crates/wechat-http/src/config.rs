@@ -320,6 +320,8 @@ pub struct NatsTarget {
     pub subject_prefix: String,
     /// Seconds to wait for a connection or a publish ack.
     pub ack_timeout: u64,
+    /// A CA (PEM) to trust for `tls://` besides the system's roots.
+    pub ca_file: Option<PathBuf>,
     /// Accounts (names or wxids) whose events go here; empty = all.
     pub accounts: Vec<String>,
 }
@@ -331,20 +333,25 @@ impl Default for NatsTarget {
             stream: "WECHAT".into(),
             subject_prefix: "wechat".into(),
             ack_timeout: 5,
+            ca_file: None,
             accounts: Vec::new(),
         }
     }
 }
 
 impl NatsTarget {
+    /// True for a `tls://` URL (TLS is also used when the server requires it).
+    pub fn tls(&self) -> bool {
+        self.url.starts_with("tls://")
+    }
+
     /// `host:port` and the credentials of [`Self::url`].
     pub fn address_and_auth(&self) -> Result<(String, crate::delivery::nats::Auth), String> {
         use crate::delivery::nats::Auth;
-        let rest = self
-            .url
-            .strip_prefix("nats://")
-            .or_else(|| self.url.strip_prefix("tcp://"))
-            .ok_or_else(|| format!("{:?} is not a nats:// URL (TLS to NATS is not supported yet: use nats:// on loopback or a trusted network)", self.url))?;
+        let rest = ["nats://", "tcp://", "tls://"]
+            .iter()
+            .find_map(|p| self.url.strip_prefix(p))
+            .ok_or_else(|| format!("{:?} is not a nats:// or tls:// URL", self.url))?;
         let rest = rest.trim_end_matches('/');
         let (auth, host) = match rest.rsplit_once('@') {
             None => (Auth::None, rest),
@@ -1104,10 +1111,11 @@ mod tests {
         );
         assert_eq!(target("nats://s3cret@[::1]:4222").address_and_auth().unwrap().1, Auth::Token("s3cret".into()));
         assert_eq!(target("nats://[::1]").address().unwrap(), "[::1]:4222");
-        assert!(target("tls://nats.local").address_and_auth().unwrap_err().contains("TLS"));
-        assert!(target("http://nats.local").address_and_auth().is_err());
+        assert!(target("tls://nats.local").tls() && !target("nats://nats.local").tls());
+        assert_eq!(target("tls://nats.local").address().unwrap(), "nats.local:4222");
+        assert!(target("http://nats.local").address_and_auth().unwrap_err().contains("nats://"));
         for (yaml, key) in [
-            ("nats: [{url: 'tls://x:4222'}]", "nats[0].url"),
+            ("nats: [{url: 'https://x:4222'}]", "nats[0].url"),
             ("nats: [{stream: 'has space'}]", "nats[0].stream"),
             ("nats: [{subject_prefix: 'wx.*'}]", "nats[0].subject_prefix"),
             ("nats: [{subject_prefix: 'a..b'}]", "nats[0].subject_prefix"),

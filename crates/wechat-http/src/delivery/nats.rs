@@ -16,12 +16,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::ChannelStats;
 use super::webhook::Step;
+use super::websocket::{Stream2, tls_config};
 use crate::config::NatsTarget;
 use crate::error::ApiResult;
 use crate::events::outbox::EventFilter;
@@ -92,8 +92,8 @@ struct Reply {
 
 /// One NATS connection with a reply inbox.
 pub struct NatsConn {
-    reader: BufReader<OwnedReadHalf>,
-    writer: OwnedWriteHalf,
+    reader: BufReader<ReadHalf<Stream2>>,
+    writer: WriteHalf<Stream2>,
     inbox: String,
     next: u64,
     timeout: Duration,
@@ -103,24 +103,43 @@ impl NatsConn {
     /// Connects and authenticates (`user:password@` or `token@` in the URL).
     pub async fn connect(target: &NatsTarget, timeout: Duration) -> Result<Self, NatsError> {
         let (address, auth) = target.address_and_auth().map_err(NatsError::Protocol)?;
-        let stream = tokio::time::timeout(timeout, TcpStream::connect(&address))
+        let mut tcp = tokio::time::timeout(timeout, TcpStream::connect(&address))
             .await
             .map_err(|_| NatsError::Timeout(timeout))??;
-        stream.set_nodelay(true)?;
-        let (r, w) = stream.into_split();
-        let inbox = format!("_INBOX.wechat-http.{}", uuid::Uuid::new_v4().simple());
-        let mut conn = Self { reader: BufReader::new(r), writer: w, inbox, next: 0, timeout };
-        let info = tokio::time::timeout(timeout, conn.line()).await.map_err(|_| NatsError::Timeout(timeout))??;
+        tcp.set_nodelay(true)?;
+        // INFO comes in the clear; the server then waits for CONNECT (or the TLS handshake),
+        // so it is read byte by byte to leave nothing buffered when TLS starts.
+        let info =
+            tokio::time::timeout(timeout, first_line(&mut tcp)).await.map_err(|_| NatsError::Timeout(timeout))??;
         let Some(info) = info.strip_prefix("INFO ") else {
             return Err(NatsError::Protocol(format!("expected INFO first, got {:?}", truncate(&info))));
         };
         let info: Value =
             serde_json::from_str(info).map_err(|e| NatsError::Protocol(format!("INFO is not JSON: {e}")))?;
+        let server_wants_tls = info.get("tls_required").and_then(Value::as_bool) == Some(true);
+        let tls = target.tls() || server_wants_tls;
+        let stream = if tls {
+            let config = tls_config(target.ca_file.as_deref()).map_err(NatsError::Protocol)?;
+            let host = address.rsplit_once(':').map_or(address.as_str(), |(h, _)| h);
+            let name =
+                rustls::pki_types::ServerName::try_from(host.trim_start_matches('[').trim_end_matches(']').to_owned())
+                    .map_err(|e| NatsError::Protocol(format!("{host} is not a valid TLS server name: {e}")))?;
+            let tls = tokio::time::timeout(timeout, tokio_rustls::TlsConnector::from(config).connect(name, tcp))
+                .await
+                .map_err(|_| NatsError::Timeout(timeout))?
+                .map_err(|e| NatsError::Protocol(format!("TLS: {e}")))?;
+            Stream2::Tls(Box::new(tls))
+        } else {
+            Stream2::Plain(tcp)
+        };
+        let (r, w) = tokio::io::split(stream);
+        let inbox = format!("_INBOX.wechat-http.{}", uuid::Uuid::new_v4().simple());
+        let mut conn = Self { reader: BufReader::new(r), writer: w, inbox, next: 0, timeout };
         if info.get("headers").and_then(Value::as_bool) == Some(false) {
             return Err(NatsError::Protocol("this NATS server does not support headers (needs 2.2 or later)".into()));
         }
         let mut connect = json!({
-            "verbose": false, "pedantic": false, "tls_required": false, "lang": "rust",
+            "verbose": false, "pedantic": false, "tls_required": tls, "lang": "rust",
             "version": env!("CARGO_PKG_VERSION"), "name": "wechat-http", "protocol": 1,
             "echo": false, "headers": true, "no_responders": true,
         });
@@ -307,6 +326,25 @@ impl NatsConn {
             ack["seq"].as_u64().ok_or_else(|| NatsError::Protocol(format!("a publish ack without seq: {ack}")))?;
         Ok((seq, ack["duplicate"].as_bool().unwrap_or(false)))
     }
+}
+
+/// The server's first line (INFO), read without buffering past it.
+async fn first_line(tcp: &mut TcpStream) -> Result<String, NatsError> {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        if tcp.read(&mut byte).await? == 0 {
+            return Err(NatsError::Io(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the server closed")));
+        }
+        if byte[0] == b'\n' {
+            break;
+        }
+        line.push(byte[0]);
+        if line.len() > 64 * 1024 {
+            return Err(NatsError::Protocol("an INFO line longer than 64 KiB".into()));
+        }
+    }
+    Ok(String::from_utf8_lossy(&line).trim_end_matches('\r').to_owned())
 }
 
 fn parse_len(s: Option<&str>) -> Result<usize, NatsError> {

@@ -535,8 +535,8 @@ pub fn reverse_channel(target: &WebsocketReverse) -> String {
     }
 }
 
-/// A plain or TLS connection.
-enum Stream2 {
+/// A plain or TLS connection (reverse WebSocket, NATS).
+pub(crate) enum Stream2 {
     Plain(TcpStream),
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
@@ -587,13 +587,13 @@ impl AsyncWrite for Stream2 {
     }
 }
 
-/// The TLS settings for `wss://`: the system's roots plus `ca_file`.
-fn tls_config(target: &WebsocketReverse) -> Result<Arc<rustls::ClientConfig>, String> {
+/// The TLS settings for `wss://` (and `tls://` NATS): the system's roots plus `ca_file`.
+pub(crate) fn tls_config(ca_file: Option<&std::path::Path>) -> Result<Arc<rustls::ClientConfig>, String> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut extra: Vec<CertificateDer<'static>> = Vec::new();
-    if let Some(ca) = &target.ca_file {
+    if let Some(ca) = ca_file {
         for cert in CertificateDer::pem_file_iter(ca).map_err(|e| format!("ca_file {}: {e}", ca.display()))? {
             extra.push(cert.map_err(|e| format!("ca_file {}: {e}", ca.display()))?);
         }
@@ -641,7 +641,7 @@ async fn connect(
         .map_err(|e| e.to_string())?;
     tcp.set_nodelay(true).ok();
     let mut stream = if tls {
-        let config = tls_config(target)?;
+        let config = tls_config(target.ca_file.as_deref())?;
         let name =
             rustls::pki_types::ServerName::try_from(host.trim_start_matches('[').trim_end_matches(']').to_owned())
                 .map_err(|e| format!("{host} is not a valid server name: {e}"))?;
