@@ -6,12 +6,94 @@ pub mod nats;
 pub mod webhook;
 pub mod websocket;
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::error::ApiResult;
+use crate::events::outbox::{EventFilter, Outbox};
+use crate::store::events::StoredEvent;
 use crate::store::now;
+
+/// How often a moving cursor is written back (at-least-once: after a crash, at most this much
+/// delivery is repeated).
+pub const CURSOR_SAVE_EVERY: Duration = Duration::from_millis(200);
+
+/// What [`Cursor::next`] found.
+pub enum Next {
+    /// The next event to deliver.
+    Event(Arc<StoredEvent>),
+    /// The cursor moved over events this channel does not take (to this sequence).
+    Skipped(i64),
+    /// Nothing new.
+    Idle,
+}
+
+/// A durable channel's place in the outbox (webhook targets, NATS targets): the events it
+/// took but has not delivered yet, and its cursor, written back at most every
+/// [`CURSOR_SAVE_EVERY`] (and whenever it goes idle).
+pub struct Cursor {
+    name: String,
+    at: i64,
+    saved: i64,
+    saved_at: Instant,
+    pending: VecDeque<Arc<StoredEvent>>,
+}
+
+impl Cursor {
+    /// The stored cursor of channel `name` (a new channel starts at the newest event).
+    pub async fn open(outbox: &Outbox, name: String) -> ApiResult<Self> {
+        let at = outbox.cursor(&name, outbox.latest()).await?;
+        Ok(Self { name, at, saved: at, saved_at: Instant::now(), pending: VecDeque::new() })
+    }
+
+    /// The channel's name in the cursor table.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The next event past the cursor that `filter` admits.
+    pub async fn next(&mut self, outbox: &Outbox, filter: &EventFilter) -> ApiResult<Next> {
+        if self.pending.is_empty() {
+            let batch = outbox.after(self.at, 256, filter).await?;
+            if batch.events.is_empty() {
+                if batch.upto > self.at {
+                    self.at = batch.upto;
+                    self.save(outbox, false).await;
+                    return Ok(Next::Skipped(self.at));
+                }
+                self.save(outbox, true).await;
+                return Ok(Next::Idle);
+            }
+            self.pending.extend(batch.events);
+        }
+        Ok(self.pending.pop_front().map_or(Next::Idle, Next::Event))
+    }
+
+    /// Puts an event that could not be delivered back in front, for the next attempt.
+    pub fn retry(&mut self, event: Arc<StoredEvent>) {
+        self.pending.push_front(event);
+    }
+
+    /// Moves the cursor past a delivered event.
+    pub async fn delivered(&mut self, outbox: &Outbox, seq: i64) {
+        self.at = seq;
+        self.save(outbox, false).await;
+    }
+
+    /// Writes the cursor back if it moved (now if `force`, else at most every
+    /// [`CURSOR_SAVE_EVERY`]).
+    pub async fn save(&mut self, outbox: &Outbox, force: bool) {
+        if self.saved != self.at && (force || self.saved_at.elapsed() >= CURSOR_SAVE_EVERY) {
+            if outbox.save_cursor(&self.name, self.at).await.is_ok() {
+                self.saved = self.at;
+            }
+            self.saved_at = Instant::now();
+        }
+    }
+}
 
 /// Exponential backoff with jitter: attempt 1 → ~0.5 s, doubling, capped at `cap`.
 pub fn backoff(attempt: u32, cap: Duration) -> Duration {

@@ -11,25 +11,22 @@
 //! absent (`$JS.API.STREAM.CREATE.<stream>`, subjects `<prefix>.>`, file storage, 2-minute
 //! duplicate window).
 
-use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 
-use super::ChannelStats;
 use super::webhook::Step;
 use super::websocket::{Stream2, tls_config};
+use super::{ChannelStats, Cursor, Next};
 use crate::config::NatsTarget;
 use crate::error::ApiResult;
 use crate::events::outbox::EventFilter;
 use crate::gateway::Gateway;
 use crate::store::events::StoredEvent;
 
-/// How often the cursor is written while events flow.
-const CURSOR_SAVE_EVERY: Duration = Duration::from_secs(1);
 /// Largest control line or message accepted from the server.
 const MAX_SERVER_MESSAGE: usize = 8 * 1024 * 1024;
 
@@ -381,12 +378,8 @@ pub enum Auth {
 pub struct NatsChannel {
     gateway: Gateway,
     target: NatsTarget,
-    name: String,
     conn: Option<NatsConn>,
-    cursor: i64,
-    saved: i64,
-    saved_at: Instant,
-    pending: VecDeque<Arc<StoredEvent>>,
+    cursor: Cursor,
     failures: u32,
     stats: Arc<ChannelStats>,
 }
@@ -395,34 +388,14 @@ impl NatsChannel {
     /// Opens `target` at its durable cursor (a new target starts at the newest event).
     pub async fn open(gateway: Gateway, target: NatsTarget) -> ApiResult<Self> {
         let name = channel(&target);
-        let cursor = gateway.outbox.cursor(&name, gateway.outbox.latest()).await?;
         let shown = format!("{} stream {}", target.address().unwrap_or_default(), target.stream);
         let stats = gateway.channels.register(&name, "nats", &shown);
-        Ok(Self {
-            gateway,
-            target,
-            name,
-            conn: None,
-            cursor,
-            saved: cursor,
-            saved_at: Instant::now(),
-            pending: VecDeque::new(),
-            failures: 0,
-            stats,
-        })
+        let cursor = Cursor::open(&gateway.outbox, name).await?;
+        Ok(Self { gateway, target, conn: None, cursor, failures: 0, stats })
     }
 
     fn filter(&self) -> EventFilter {
         EventFilter { skip_meta: false, accounts: self.gateway.select(&self.target.accounts) }
-    }
-
-    async fn save(&mut self, force: bool) {
-        if self.saved != self.cursor && (force || self.saved_at.elapsed() >= CURSOR_SAVE_EVERY) {
-            if self.gateway.outbox.save_cursor(&self.name, self.cursor).await.is_ok() {
-                self.saved = self.cursor;
-            }
-            self.saved_at = Instant::now();
-        }
     }
 
     async fn connection(&mut self) -> Result<&mut NatsConn, NatsError> {
@@ -448,26 +421,16 @@ impl NatsChannel {
 
     /// Publishes the next pending event (once acknowledged), or says there is none.
     pub async fn step(&mut self) -> ApiResult<Step> {
-        if self.pending.is_empty() {
-            let batch = self.gateway.outbox.after(self.cursor, 256, &self.filter()).await?;
-            if batch.events.is_empty() {
-                if batch.upto > self.cursor {
-                    self.cursor = batch.upto;
-                    self.save(false).await;
-                    return Ok(Step::Skipped(self.cursor));
-                }
-                self.save(true).await;
-                return Ok(Step::Idle);
-            }
-            self.pending.extend(batch.events);
-        }
-        let Some(ev) = self.pending.pop_front() else { return Ok(Step::Idle) };
+        let ev = match self.cursor.next(&self.gateway.outbox, &self.filter()).await? {
+            Next::Event(ev) => ev,
+            Next::Skipped(at) => return Ok(Step::Skipped(at)),
+            Next::Idle => return Ok(Step::Idle),
+        };
         match self.publish(&ev).await {
             Ok(()) => {
                 self.failures = 0;
                 self.stats.ok();
-                self.cursor = ev.seq;
-                self.save(false).await;
+                self.cursor.delivered(&self.gateway.outbox, ev.seq).await;
                 Ok(Step::Delivered(ev.seq))
             }
             Err(e) => {
@@ -477,7 +440,7 @@ impl NatsChannel {
                 }
                 self.stats.failed(&e.to_string());
                 self.conn = None;
-                self.pending.push_front(ev);
+                self.cursor.retry(ev);
                 Ok(Step::Idle)
             }
         }
@@ -488,7 +451,7 @@ impl NatsChannel {
         let mut watch = self.gateway.outbox.watch();
         loop {
             if self.gateway.stop.is_cancelled() {
-                self.save(true).await;
+                self.cursor.save(&self.gateway.outbox, true).await;
                 return;
             }
             match self.step().await {

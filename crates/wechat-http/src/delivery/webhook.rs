@@ -19,16 +19,13 @@ use futures_util::StreamExt;
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 
-use super::ChannelStats;
+use super::{ChannelStats, Cursor, Next};
 use crate::config::{EventFormat, HttpPost};
 use crate::events::outbox::EventFilter;
 use crate::gateway::Gateway;
 use crate::http::envelope::Call;
 use crate::store::StoredEvent;
 
-/// How often a moving cursor is written back (at-least-once: after a crash, at most this much
-/// may be delivered again).
-const CURSOR_SAVE_EVERY: Duration = Duration::from_millis(200);
 /// The most of a reply that is read (for quick actions); a longer reply is dropped.
 pub const MAX_REPLY_BYTES: usize = 1024 * 1024;
 
@@ -100,11 +97,7 @@ pub struct Webhook {
     config: HttpPost,
     dialect: Dialect,
     http: reqwest::Client,
-    name: String,
-    cursor: i64,
-    saved: i64,
-    saved_at: Instant,
-    pending: std::collections::VecDeque<std::sync::Arc<StoredEvent>>,
+    cursor: Cursor,
     stats: std::sync::Arc<ChannelStats>,
 }
 
@@ -141,21 +134,10 @@ impl Webhook {
             .no_proxy()
             .build()
             .map_err(|e| crate::error::ApiError::Internal(format!("webhook client: {e}")))?;
-        let cursor = gateway.outbox.cursor(&name, gateway.outbox.latest()).await?;
         let kind = if dialect == Dialect::V11 { "onebot11_webhook" } else { "webhook" };
         let stats = gateway.channels.register(&name, kind, &config.url);
-        Ok(Self {
-            gateway,
-            config,
-            dialect,
-            http,
-            name,
-            cursor,
-            saved: cursor,
-            saved_at: Instant::now(),
-            pending: Default::default(),
-            stats,
-        })
+        let cursor = Cursor::open(&gateway.outbox, name).await?;
+        Ok(Self { gateway, config, dialect, http, cursor, stats })
     }
 
     /// Opens OneBot 11 target `target` at its durable cursor.
@@ -326,37 +308,18 @@ impl Webhook {
         }
     }
 
-    async fn save(&mut self, force: bool) {
-        if self.saved != self.cursor && (force || self.saved_at.elapsed() >= CURSOR_SAVE_EVERY) {
-            if self.gateway.outbox.save_cursor(&self.name, self.cursor).await.is_ok() {
-                self.saved = self.cursor;
-            }
-            self.saved_at = Instant::now();
-        }
-    }
-
     /// Delivers the next pending event (retrying until it is accepted), or says there is none.
     pub async fn step(&mut self) -> crate::error::ApiResult<Step> {
-        if self.pending.is_empty() {
-            let batch = self.gateway.outbox.after(self.cursor, 256, &self.filter()).await?;
-            if batch.events.is_empty() {
-                if batch.upto > self.cursor {
-                    self.cursor = batch.upto;
-                    self.save(false).await;
-                    return Ok(Step::Skipped(self.cursor));
-                }
-                self.save(true).await;
-                return Ok(Step::Idle);
-            }
-            self.pending.extend(batch.events);
-        }
-        let Some(ev) = self.pending.pop_front() else { return Ok(Step::Idle) };
+        let ev = match self.cursor.next(&self.gateway.outbox, &self.filter()).await? {
+            Next::Event(ev) => ev,
+            Next::Skipped(at) => return Ok(Step::Skipped(at)),
+            Next::Idle => return Ok(Step::Idle),
+        };
         if !self.deliver(&ev).await {
-            self.pending.push_front(ev);
+            self.cursor.retry(ev);
             return Ok(Step::Idle);
         }
-        self.cursor = ev.seq;
-        self.save(false).await;
+        self.cursor.delivered(&self.gateway.outbox, ev.seq).await;
         Ok(Step::Delivered(ev.seq))
     }
 
@@ -395,7 +358,7 @@ impl Webhook {
         let mut last_beat = Instant::now();
         loop {
             if self.gateway.stop.is_cancelled() {
-                self.save(true).await;
+                self.cursor.save(&self.gateway.outbox, true).await;
                 return;
             }
             match self.step().await {
