@@ -711,52 +711,7 @@ async fn connect(
 
 /// Runs one reverse WebSocket target until the gateway stops.
 pub async fn reverse(gateway: Gateway, target: WebsocketReverse) {
-    let channel = reverse_channel(&target);
-    let stats = gateway.channels.register(&channel, "ws_reverse", &target.url);
-    let interval = Duration::from_millis(target.reconnect_interval.max(100));
-    let mut failures = 0u32;
-    loop {
-        if gateway.stop.is_cancelled() {
-            return;
-        }
-        let filter = EventFilter { skip_meta: false, accounts: gateway.select(&target.accounts) };
-        let self_id = gateway
-            .accounts
-            .iter()
-            .find(|a| filter.accounts.as_ref().is_none_or(|s| s.contains(&a.name)))
-            .map(|a| a.backend.known_wxid())
-            .unwrap_or_default();
-        let connected = tokio::select! {
-            _ = gateway.stop.cancelled() => return,
-            c = connect(&target, &self_id, gateway.config.http_server.max_body_bytes, false) => c,
-        };
-        match connected {
-            Ok(ws) => {
-                failures = 0;
-                stats.ok();
-                tracing::info!(url = %target.url, "reverse WebSocket connected");
-                match gateway.outbox.cursor(&channel, gateway.outbox.latest()).await {
-                    Ok(after) => {
-                        let start = Start { after, durable: Some(channel.clone()), filter, dialect: Dialect::V12 };
-                        connection(gateway.clone(), ws, start).await;
-                        tracing::warn!(url = %target.url, "reverse WebSocket disconnected; reconnecting");
-                    }
-                    Err(e) => tracing::error!(error = %e, "cannot read a reverse WebSocket cursor"),
-                }
-            }
-            Err(why) => {
-                failures += 1;
-                stats.failed(&why);
-                if failures == 1 || failures.is_multiple_of(20) {
-                    tracing::warn!(url = %target.url, %why, retry_in = ?interval, "reverse WebSocket connection failed");
-                }
-            }
-        }
-        tokio::select! {
-            _ = gateway.stop.cancelled() => return,
-            _ = tokio::time::sleep(interval) => {}
-        }
-    }
+    reverse_loop(gateway, target, None).await
 }
 
 /// The channel name of a OneBot 11 reverse target for one account.
@@ -767,42 +722,61 @@ pub fn v11_reverse_channel(target: &WebsocketReverse, account: &str) -> String {
 /// Runs one OneBot 11 reverse WebSocket target for one account (go-cqhttp connects once per
 /// account, `X-Self-ID` its number) until the gateway stops.
 pub async fn reverse_v11(gateway: Gateway, target: WebsocketReverse, account: String) {
-    let channel = v11_reverse_channel(&target, &account);
-    let stats = gateway.channels.register(&channel, "onebot11_ws_reverse", &target.url);
+    reverse_loop(gateway, target, Some(account)).await
+}
+
+/// The reconnect loop both reverse flavours share: OneBot 12 (`v11_account` `None`: one
+/// connection for the target's accounts) or OneBot 11 for one account.
+async fn reverse_loop(gateway: Gateway, target: WebsocketReverse, v11_account: Option<String>) {
+    let (channel, kind, what) = match &v11_account {
+        None => (reverse_channel(&target), "ws_reverse", "reverse WebSocket"),
+        Some(account) => (v11_reverse_channel(&target, account), "onebot11_ws_reverse", "OneBot 11 reverse WebSocket"),
+    };
+    let account = v11_account.as_deref().unwrap_or_default();
+    let stats = gateway.channels.register(&channel, kind, &target.url);
     let interval = Duration::from_millis(target.reconnect_interval.max(100));
     let mut failures = 0u32;
     loop {
         if gateway.stop.is_cancelled() {
             return;
         }
-        // The account's number needs its wxid: wait until WeChat has told it.
-        let selves = v11_selves(&gateway, Some(&account)).await;
-        let Some(self_id) = selves.first().map(i64::to_string) else {
-            tokio::select! {
-                _ = gateway.stop.cancelled() => return,
-                _ = tokio::time::sleep(Duration::from_millis(200)) => continue,
+        let (self_id, filter, dialect) = match &v11_account {
+            None => {
+                let filter = EventFilter { skip_meta: false, accounts: gateway.select(&target.accounts) };
+                let self_id = gateway
+                    .accounts
+                    .iter()
+                    .find(|a| filter.accounts.as_ref().is_none_or(|s| s.contains(&a.name)))
+                    .map(|a| a.backend.known_wxid())
+                    .unwrap_or_default();
+                (self_id, filter, Dialect::V12)
+            }
+            Some(account) => {
+                // The account's number needs its wxid: wait until WeChat has told it.
+                let Some(number) = v11_selves(&gateway, Some(account)).await.first().copied() else {
+                    tokio::select! {
+                        _ = gateway.stop.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_millis(200)) => continue,
+                    }
+                };
+                let filter = EventFilter { skip_meta: true, accounts: Some([account.clone()].into()) };
+                (number.to_string(), filter, Dialect::V11 { role: Role::Universal, account: Some(account.clone()) })
             }
         };
         let connected = tokio::select! {
             _ = gateway.stop.cancelled() => return,
-            c = connect(&target, &self_id, gateway.config.http_server.max_body_bytes, true) => c,
+            c = connect(&target, &self_id, gateway.config.http_server.max_body_bytes, v11_account.is_some()) => c,
         };
         match connected {
             Ok(ws) => {
                 failures = 0;
                 stats.ok();
-                tracing::info!(url = %target.url, %account, "OneBot 11 reverse WebSocket connected");
+                tracing::info!(url = %target.url, %account, "{what} connected");
                 match gateway.outbox.cursor(&channel, gateway.outbox.latest()).await {
                     Ok(after) => {
-                        let filter = EventFilter { skip_meta: true, accounts: Some([account.clone()].into()) };
-                        let dialect = Dialect::V11 { role: Role::Universal, account: Some(account.clone()) };
-                        connection(
-                            gateway.clone(),
-                            ws,
-                            Start { after, durable: Some(channel.clone()), filter, dialect },
-                        )
-                        .await;
-                        tracing::warn!(url = %target.url, %account, "OneBot 11 reverse WebSocket disconnected; reconnecting");
+                        let start = Start { after, durable: Some(channel.clone()), filter, dialect };
+                        connection(gateway.clone(), ws, start).await;
+                        tracing::warn!(url = %target.url, %account, "{what} disconnected; reconnecting");
                     }
                     Err(e) => tracing::error!(error = %e, "cannot read a reverse WebSocket cursor"),
                 }
@@ -811,7 +785,7 @@ pub async fn reverse_v11(gateway: Gateway, target: WebsocketReverse, account: St
                 failures += 1;
                 stats.failed(&why);
                 if failures == 1 || failures.is_multiple_of(20) {
-                    tracing::warn!(url = %target.url, %why, retry_in = ?interval, "OneBot 11 reverse WebSocket connection failed");
+                    tracing::warn!(url = %target.url, %why, retry_in = ?interval, "{what} connection failed");
                 }
             }
         }
