@@ -482,6 +482,133 @@ impl NatsChannel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::net::TcpListener;
+
+    /// A scripted NATS server for one connection: sends INFO, then answers each client line
+    /// through `answer` (which sees the line and any payload after it).
+    async fn fake_server(
+        answer: impl Fn(&str, &[u8]) -> Vec<u8> + Send + 'static,
+    ) -> (NatsTarget, tokio::task::JoinHandle<Vec<String>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let (r, mut w) = tcp.into_split();
+            let mut r = BufReader::new(r);
+            w.write_all(b"INFO {\"server_id\":\"fake\",\"headers\":true,\"max_payload\":1048576}\r\n").await.unwrap();
+            let mut seen = Vec::new();
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).await.unwrap_or(0) == 0 {
+                    return seen;
+                }
+                let line = line.trim_end().to_owned();
+                let total = match line.split_whitespace().next() {
+                    Some("PUB") | Some("HPUB") => line.split_whitespace().last().and_then(|n| n.parse::<usize>().ok()),
+                    _ => None,
+                };
+                let mut payload = Vec::new();
+                if let Some(n) = total {
+                    payload = vec![0u8; n + 2];
+                    r.read_exact(&mut payload).await.unwrap();
+                    payload.truncate(n);
+                }
+                let out = answer(&line, &payload);
+                seen.push(line);
+                if !out.is_empty() {
+                    w.write_all(&out).await.unwrap();
+                }
+            }
+        });
+        let target = NatsTarget { url: format!("nats://u:p@127.0.0.1:{port}"), ..NatsTarget::default() };
+        (target, task)
+    }
+
+    fn reply_subject(line: &str) -> String {
+        line.split_whitespace().nth(2).unwrap().to_owned()
+    }
+
+    #[tokio::test]
+    async fn acks_arrive_past_pings_and_stale_replies() {
+        let (target, server) = fake_server(|line, _| {
+            if line.starts_with("CONNECT") {
+                assert!(
+                    line.contains("\"user\":\"u\"")
+                        && line.contains("\"pass\":\"p\"")
+                        && line.contains("\"headers\":true")
+                );
+                return Vec::new();
+            }
+            if line == "PING" {
+                return b"PONG\r\n".to_vec();
+            }
+            if line.starts_with("HPUB") {
+                let reply = reply_subject(line);
+                let ack = r#"{"stream":"WECHAT","seq":7}"#;
+                // A PING and a reply to some older request come first; both must be handled.
+                return format!("PING\r\nMSG {reply}x 1 2\r\n{{}}\r\nMSG {reply} 1 {}\r\n{ack}\r\n", ack.len())
+                    .into_bytes();
+            }
+            Vec::new()
+        })
+        .await;
+        let mut conn = NatsConn::connect(&target, Duration::from_secs(5)).await.unwrap();
+        assert_eq!(conn.publish("wechat.wxid_bot.message.private", "42", b"{}").await.unwrap(), (7, false));
+        drop(conn);
+        let seen = server.await.unwrap();
+        let hpub = seen.iter().find(|l| l.starts_with("HPUB")).unwrap();
+        assert!(hpub.starts_with("HPUB wechat.wxid_bot.message.private _INBOX.wechat-http."), "{hpub}");
+        assert!(seen.iter().any(|l| l == "PONG"), "the server's PING was answered: {seen:?}");
+    }
+
+    #[tokio::test]
+    async fn refusals_become_clear_errors() {
+        // Authorization refused at CONNECT.
+        let (target, _server) =
+            fake_server(
+                |line, _| {
+                    if line == "PING" { b"-ERR 'Authorization Violation'\r\n".to_vec() } else { Vec::new() }
+                },
+            )
+            .await;
+        let e = NatsConn::connect(&target, Duration::from_secs(5)).await.err().unwrap();
+        assert!(matches!(&e, NatsError::Server(m) if m == "Authorization Violation"), "{e}");
+
+        // No stream takes the subject: the 503 no-responders status.
+        let (target, _server) = fake_server(|line, _| {
+            if line == "PING" {
+                b"PONG\r\n".to_vec()
+            } else if line.starts_with("HPUB") {
+                format!("HMSG {} 1 16 16\r\nNATS/1.0 503\r\n\r\n\r\n", reply_subject(line)).into_bytes()
+            } else {
+                Vec::new()
+            }
+        })
+        .await;
+        let mut conn = NatsConn::connect(&target, Duration::from_secs(5)).await.unwrap();
+        let e = conn.publish("wx.a.b.c", "1", b"{}").await.unwrap_err();
+        assert!(matches!(e, NatsError::NoResponders(ref s) if s == "wx.a.b.c"), "{e}");
+
+        // JetStream's own error, and an ack that never comes.
+        let (mut target, _server) = fake_server(|line, _| {
+            if line == "PING" {
+                b"PONG\r\n".to_vec()
+            } else if line.starts_with("HPUB") && line.contains(" wx.err.") {
+                let body = r#"{"error":{"code":503,"err_code":10077,"description":"maximum messages exceeded"}}"#;
+                format!("MSG {} 1 {}\r\n{body}\r\n", reply_subject(line), body.len()).into_bytes()
+            } else {
+                Vec::new()
+            }
+        })
+        .await;
+        target.ack_timeout = 1;
+        let mut conn = NatsConn::connect(&target, Duration::from_millis(500)).await.unwrap();
+        let e = conn.publish("wx.err.message.private", "1", b"{}").await.unwrap_err();
+        assert!(matches!(e, NatsError::JetStream { err_code: 10077, .. }), "{e}");
+        assert!(e.to_string().contains("maximum messages exceeded"));
+        let e = conn.publish("wx.silent.message.private", "2", b"{}").await.unwrap_err();
+        assert!(matches!(e, NatsError::Timeout(_)), "{e}");
+    }
 
     #[test]
     fn subjects_name_account_type_and_detail() {
