@@ -181,6 +181,11 @@ pub async fn start_with_warnings(
             }
         }
     }));
+    if config.http_server.event_enabled {
+        // The long-poll cursor is a channel too; listed from the start, not from the first poll.
+        let name = actions::events::LATEST_EVENTS_CHANNEL;
+        gateway.channels.register(name, "long_poll", name);
+    }
     for target in config.http_post.clone() {
         let webhook = delivery::webhook::Webhook::open(gateway.clone(), target).await?;
         tasks.push(tokio::spawn(webhook.run()));

@@ -36,6 +36,8 @@ pub(super) async fn latest_events(gateway: &Gateway, selector: Option<&str>, p: 
         }
         None => LATEST_EVENTS_CHANNEL.to_owned(),
     };
+    // Shown with the other channels (console overview): its backlog and last delivery.
+    let stats = gateway.channels.register(&channel, "long_poll", &channel);
     let outbox = &gateway.outbox;
     let mut cursor = outbox.cursor(&channel, outbox.latest()).await?;
     let buffer = gateway.config.http_server.event_buffer_size as i64;
@@ -52,6 +54,7 @@ pub(super) async fn latest_events(gateway: &Gateway, selector: Option<&str>, p: 
         if !batch.events.is_empty() {
             let last = batch.events.last().map_or(batch.upto, |e| e.seq);
             outbox.save_cursor(&channel, last).await?;
+            stats.ok();
             return Ok(Value::Array(batch.events.iter().map(|e| e.value()).collect()));
         }
         if batch.upto > cursor {

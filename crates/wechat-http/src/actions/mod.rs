@@ -14,7 +14,7 @@ use crate::http::envelope::Call;
 
 mod categories;
 mod contacts;
-mod events;
+pub mod events;
 mod files;
 mod friends;
 mod messages;

@@ -274,3 +274,46 @@ async fn a_console_turned_off_is_not_there() {
         assert!(envelope(&body)["message"].as_str().unwrap().contains("console.enabled"));
     }
 }
+
+#[tokio::test]
+async fn the_overview_lists_the_long_poll_channel_with_its_backlog() {
+    let app = spawn_with(|c| c.http_server.event_enabled = true).await;
+    app.wait_connected().await;
+    let cookie = sign_in(&app.base).await;
+    let long_poll = || {
+        let base = app.base.clone();
+        let cookie = cookie.clone();
+        async move {
+            let (_, _, body) = raw_http(&base, "GET /console/api/overview HTTP/1.1", &[("Cookie", &cookie)], "").await;
+            let channels = envelope(&body)["data"]["channels"].clone();
+            channels
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["kind"] == "long_poll")
+                .cloned()
+                .expect("a long-poll channel")
+        }
+    };
+    assert_eq!(long_poll().await["last_success"], Value::Null, "listed before the first poll");
+    app.ok("get_latest_events", json!({})).await; // the cursor starts here
+    for i in 0..3 {
+        app.control("/messages", json!({"from": "wxid_bob", "text": format!("poll {i}")})).await;
+    }
+    let backlog = crate::helpers::within("the backlog", async {
+        loop {
+            let c = long_poll().await;
+            if c["backlog"].as_i64().unwrap_or(0) >= 3 {
+                return c["backlog"].as_i64().unwrap();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(backlog >= 3);
+    let got = app.ok("get_latest_events", json!({})).await;
+    assert_eq!(got.as_array().unwrap().iter().filter(|e| e["type"] == "message").count(), 3);
+    let c = long_poll().await;
+    assert_eq!(c["backlog"], 0, "{c}");
+    assert!(c["last_success"].as_f64().is_some(), "{c}");
+}
