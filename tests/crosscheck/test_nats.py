@@ -219,3 +219,75 @@ def test_events_reach_jetstream_over_tls(tmp_path):
         server.wait(timeout=10)
         emu.terminate()
         emu.wait(timeout=10)
+
+
+def test_events_reach_jetstream_with_an_nkey(tmp_path):
+    """`credentials`: a seed made by `wechat-http config nkey`, its public key in the server's
+    authorization: the server checks our signature of its nonce; an unknown key is refused."""
+    import nats
+
+    def nkey(name):
+        out = subprocess.run([str(BIN / "wechat-http"), "config", "nkey", str(tmp_path / name)],
+                             capture_output=True, text=True, check=True)
+        return out.stdout.strip()
+
+    known, unknown = nkey("gateway.nk"), nkey("stranger.nk")
+    assert known.startswith("U") and len(known) == 56 and known != unknown
+    assert oct((tmp_path / "gateway.nk").stat().st_mode & 0o777) == "0o600"
+    emu_port, ctl, emu = start_emulator()
+    gw_port, nats_port = free_port(), free_port()
+    gw = f"http://{HOST}:{gw_port}"
+    (tmp_path / "nats.conf").write_text(
+        f'listen: "{HOST}:{nats_port}"\njetstream {{ store_dir: "{tmp_path / "js"}" }}\n'
+        f'authorization {{ users = [ {{ nkey: "{known}" }}, {{ user: "reader", password: "pw" }} ] }}\n')
+    server = subprocess.Popen([NATS, "-c", str(tmp_path / "nats.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    config = {
+        "http_server": {"http_address": gw, "access_token": TOKEN},
+        "answer_delay_rand_min": 0, "answer_delay_rand_max": 0, "enable_heart_beat": False,
+        "wcf": {"address": f"tcp://{HOST}:{emu_port}", "login_check_ms": 200},
+        "nats": [{"url": f"nats://{HOST}:{nats_port}", "stream": "KEYED", "subject_prefix": "keyed",
+                  "credentials": str(tmp_path / "gateway.nk")},
+                 {"url": f"nats://{HOST}:{nats_port}", "stream": "STRANGER", "subject_prefix": "stranger",
+                  "credentials": str(tmp_path / "stranger.nk")}],
+    }
+    (tmp_path / "config.yaml").write_text(json.dumps(config))
+    env = dict(os.environ, RUST_LOG="warn")
+    env.pop("WECHAT_HTTP_CONFIG", None)
+    gateway = subprocess.Popen([str(BIN / "wechat-http"), "serve", "--config", "config.yaml"], cwd=tmp_path, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for("nats-server up", lambda: port_open(nats_port))
+        wait_for("gateway connected", lambda: port_open(gw_port) and api(gw, "/get_status", {})["data"]["good"])
+        for i in range(3):
+            ctl.call("POST", "/messages", {"from": "wxid_alice", "text": f"keyed {i}"})
+
+        async def read():
+            nc = await nats.connect(f"nats://reader:pw@{HOST}:{nats_port}", connect_timeout=5, allow_reconnect=False)
+            try:
+                js = nc.jetstream()
+                info = await js.stream_info("KEYED")
+                msgs = [json.loads((await js.get_msg("KEYED", s)).data) for s in range(info.state.first_seq, info.state.last_seq + 1)]
+                return [m["message"][0]["data"]["text"] for m in msgs if m["type"] == "message"]
+            finally:
+                await nc.close()
+
+        def arrived():
+            try:
+                got = asyncio.run(read())
+            except Exception:
+                return None
+            return got if len(got) >= 3 else None
+        assert wait_for("3 events signed in with the nkey", arrived, 60) == [f"keyed {i}" for i in range(3)]
+
+        def channel(stream):
+            rows = api(gw, "/console/api/overview")["data"]["channels"]
+            return next((c for c in rows if c["kind"] == "nats" and stream in c["target"]), {})
+        wait_for("the unknown key refused", lambda: "uthorization" in (channel("STRANGER").get("last_error") or ""), 30)
+        assert not channel("STRANGER").get("last_success")
+    finally:
+        gateway.terminate()
+        gateway.wait(timeout=15)
+        server.terminate()
+        server.wait(timeout=10)
+        emu.terminate()
+        emu.wait(timeout=10)

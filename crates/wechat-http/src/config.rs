@@ -322,6 +322,9 @@ pub struct NatsTarget {
     pub ack_timeout: u64,
     /// A CA (PEM) to trust for `tls://` besides the system's roots.
     pub ca_file: Option<PathBuf>,
+    /// A NATS credentials file: a `.creds` file (user JWT + nkey seed) or a file holding an
+    /// nkey seed (`SU…`); the server's nonce is signed with the seed.
+    pub credentials: Option<PathBuf>,
     /// Accounts (names or wxids) whose events go here; empty = all.
     pub accounts: Vec<String>,
 }
@@ -334,6 +337,7 @@ impl Default for NatsTarget {
             subject_prefix: "wechat".into(),
             ack_timeout: 5,
             ca_file: None,
+            credentials: None,
             accounts: Vec::new(),
         }
     }

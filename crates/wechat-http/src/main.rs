@@ -42,6 +42,12 @@ enum ConfigCommand {
     Example,
     /// Print a fresh random access token.
     Token,
+    /// Write a fresh NATS user nkey seed to FILE (owner-only) and print its public key, for
+    /// `nats[].credentials` and the NATS server's `authorization { users: [{nkey: …}] }`.
+    Nkey {
+        /// Where the seed goes (must not exist).
+        file: std::path::PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -54,6 +60,18 @@ fn main() -> ExitCode {
         Command::Config { command: ConfigCommand::Token } => {
             println!("{}", wechat_http::config::random_token());
             ExitCode::SUCCESS
+        }
+        Command::Config { command: ConfigCommand::Nkey { file } } => {
+            match wechat_http::delivery::nkey::write_new_seed(&file) {
+                Ok(public) => {
+                    println!("{public}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("wechat-http: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::Serve { config, demo, accounts } => {
             tracing_subscriber::fmt()

@@ -3,6 +3,7 @@
 //! reports its last success and last error here (for `get_status` and the console).
 
 pub mod nats;
+pub mod nkey;
 pub mod webhook;
 pub mod websocket;
 

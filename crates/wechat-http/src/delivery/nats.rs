@@ -148,6 +148,15 @@ impl NatsConn {
                 connect["pass"] = json!(p);
             }
         }
+        if let Some(path) = &target.credentials {
+            let creds = super::nkey::Credentials::load(path).map_err(NatsError::Protocol)?;
+            let nonce = info.get("nonce").and_then(Value::as_str).unwrap_or_default();
+            connect["sig"] = json!(creds.key.sign(nonce));
+            match creds.jwt {
+                Some(jwt) => connect["jwt"] = json!(jwt),
+                None => connect["nkey"] = json!(creds.key.public_key()),
+            }
+        }
         let hello = format!("CONNECT {connect}\r\nPING\r\nSUB {}.* 1\r\n", conn.inbox);
         conn.writer.write_all(hello.as_bytes()).await?;
         // The PONG proves CONNECT was accepted (an auth failure arrives as -ERR first).
@@ -387,6 +396,10 @@ pub struct NatsChannel {
 impl NatsChannel {
     /// Opens `target` at its durable cursor (a new target starts at the newest event).
     pub async fn open(gateway: Gateway, target: NatsTarget) -> ApiResult<Self> {
+        if let Some(path) = &target.credentials {
+            // A missing or broken credentials file stops start-up rather than fail every publish.
+            super::nkey::Credentials::load(path).map_err(|e| crate::error::ApiError::BadParam(format!("nats: {e}")))?;
+        }
         let name = channel(&target);
         let shown = format!("{} stream {}", target.address().unwrap_or_default(), target.stream);
         let stats = gateway.channels.register(&name, "nats", &shown);
