@@ -336,6 +336,18 @@ fn first_text(items: &str) -> String {
     items.into_iter().find_map(|i| if let Item::Text(t) = i { Some(t) } else { None }).unwrap_or_default()
 }
 
+/// The kinds of a staged message's items (`text`, `image`, `file`, …), each once, in order.
+fn item_kinds(items: &str) -> Vec<String> {
+    let items: Vec<Value> = serde_json::from_str(items).unwrap_or_default();
+    let mut kinds: Vec<String> = Vec::new();
+    for kind in items.iter().filter_map(|i| i.get("t").and_then(Value::as_str)) {
+        if !kinds.iter().any(|k| k == kind) {
+            kinds.push(kind.to_owned());
+        }
+    }
+    kinds
+}
+
 /// Recent broadcast jobs with their counts, newest first.
 async fn jobs(a: &Account) -> ApiResult<Value> {
     let mut out = Vec::new();
@@ -343,6 +355,7 @@ async fn jobs(a: &Account) -> ApiResult<Value> {
         let mut status = crate::send::jobs::status(a, &head.id).await?;
         let preview = first_text(&head.items);
         status["text"] = json!(preview.chars().take(80).collect::<String>());
+        status["kinds"] = json!(item_kinds(&head.items));
         out.push(status);
     }
     Ok(Value::Array(out))
@@ -419,6 +432,7 @@ mod tests {
         let items = serde_json::to_string(&[Item::Image("/x.png".into()), Item::Text("weekly news".into())]).unwrap();
         assert_eq!(first_text(&items), "weekly news");
         assert_eq!(first_text("not json"), "");
+        assert_eq!(item_kinds(&items), ["image", "text"]);
     }
 
     #[test]
