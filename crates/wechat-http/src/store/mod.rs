@@ -9,8 +9,11 @@
 //!   last few commits. This keeps an fsync off every send.
 //!
 //! The store is probed at start (a folder that cannot be written stops start-up with the path
-//! and the reason). Every write records whether it worked: [`Store::healthy`] is false after a
-//! failed write until the next one succeeds, and `get_status` reports it.
+//! and the reason). Every write records whether it worked: after a failed write
+//! [`Store::healthy`] is false until the probe ([`Store::probe`], every 5 s while failing)
+//! succeeds, at the earliest [`FAILING_AT_LEAST`] after the last failure. Other writes that
+//! happen to succeed meanwhile do not clear it: on a disk that is nearly full, small writes
+//! may still fit while a send's do not, and the status would flap. `get_status` reports it.
 //!
 //! Every repository takes plain values and returns plain rows, so a second backend
 //! (PostgreSQL) can implement the same methods without touching a handler.
@@ -225,12 +228,16 @@ pub enum StoreError {
     },
 }
 
+/// How long the store is reported failing after a failed write, at least.
+pub const FAILING_AT_LEAST: std::time::Duration = std::time::Duration::from_secs(5);
+
 #[derive(Debug)]
 struct Inner {
     durable: Mutex<Connection>,
     log: Mutex<Connection>,
     healthy: AtomicBool,
     last_error: Mutex<Option<String>>,
+    failed_at: Mutex<Option<std::time::Instant>>,
 }
 
 /// The database. Cheap to clone.
@@ -285,6 +292,7 @@ impl Store {
                 log: Mutex::new(log),
                 healthy: AtomicBool::new(true),
                 last_error: Mutex::new(None),
+                failed_at: Mutex::new(None),
             }),
         })
     }
@@ -301,13 +309,9 @@ impl Store {
 
     fn record<T>(&self, r: &ApiResult<T>) {
         match r {
-            Ok(_) => {
-                if !self.inner.healthy.swap(true, Ordering::SeqCst) {
-                    tracing::info!("database writes work again");
-                    *self.inner.last_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
-                }
-            }
+            Ok(_) => {}
             Err(ApiError::Database(detail)) => {
+                *self.inner.failed_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(std::time::Instant::now());
                 if self.inner.healthy.swap(false, Ordering::SeqCst) {
                     tracing::error!(error = %detail, "a database write failed; sends are refused until writes work again");
                 }
@@ -367,7 +371,18 @@ impl Store {
             c.execute("INSERT OR REPLACE INTO probe(k, v) VALUES ('probe', ?1)", [now()])?;
             Ok(())
         })
-        .await
+        .await?;
+        let settled = self
+            .inner
+            .failed_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none_or(|at| at.elapsed() >= FAILING_AT_LEAST);
+        if settled && !self.inner.healthy.swap(true, Ordering::SeqCst) {
+            tracing::info!("database writes work again");
+            *self.inner.last_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        }
+        Ok(())
     }
 
     /// Categories of `account`.
@@ -477,5 +492,23 @@ mod tests {
         assert_eq!((parts[0].part, parts[0].wx_msg_id, parts[0].state), (1, Some(42), SentState::Sent));
         assert_eq!(store.events().last_wx_source("default").await.unwrap(), Some(77));
         assert!(store.healthy());
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_keeps_the_store_failing_until_a_settled_probe() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let failed: ApiResult<()> = store.write(|_| Err(ApiError::Database("disk full".into()))).await;
+        assert!(failed.is_err());
+        assert!(!store.healthy());
+        assert_eq!(store.last_error().as_deref(), Some("disk full"));
+        // A small write that still fits does not make it healthy, nor does an early probe.
+        store.probe().await.unwrap();
+        assert!(!store.healthy(), "failing for at least FAILING_AT_LEAST");
+        // Once the failure is old enough, the probe clears it.
+        *store.inner.failed_at.lock().unwrap() = Some(std::time::Instant::now() - FAILING_AT_LEAST);
+        store.probe().await.unwrap();
+        assert!(store.healthy());
+        assert_eq!(store.last_error(), None);
     }
 }
