@@ -57,32 +57,9 @@ class Control:
             return e.code, json.loads(e.read() or b"null")
 
 
-@pytest.fixture(scope="session")
-def emulator():
-    port, cport = free_port_pair(), free_port()
-    data = tempfile.mkdtemp(prefix="wcf-crosscheck-")
-    proc = subprocess.Popen(
-        [str(BIN / "wcf-emulator"), "--listen", f"tcp://{HOST}:{port}", "--control", f"{HOST}:{cport}", "--data", data],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    control = Control(f"http://{HOST}:{cport}")
-    deadline = time.time() + 20
-    while True:
-        try:
-            if control.call("GET", "/health")[0] == 200:
-                break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            raise RuntimeError("emulator did not start: " + proc.stdout.read().decode(errors="replace"))
-        time.sleep(0.05)
-    yield {"port": port, "control": control, "data": data}
-    proc.terminate()
-    proc.wait(timeout=10)
-
-
-def start_emulator(fixture=None):
-    """An emulator process on free ports (optionally with a fixture file): (port, Control, proc)."""
+def launch_emulator(fixture=None):
+    """An emulator process on free ports (optionally with a fixture file), once it answers:
+    (port, Control, proc, data folder)."""
     port, cport = free_port_pair(), free_port()
     data = tempfile.mkdtemp(prefix="wcf-crosscheck-")
     args = [str(BIN / "wcf-emulator"), "--listen", f"tcp://{HOST}:{port}", "--control", f"{HOST}:{cport}", "--data", data]
@@ -100,4 +77,18 @@ def start_emulator(fixture=None):
         if proc.poll() is not None or time.time() > deadline:
             raise RuntimeError("emulator did not start: " + proc.stdout.read().decode(errors="replace"))
         time.sleep(0.05)
+    return port, control, proc, data
+
+
+@pytest.fixture(scope="session")
+def emulator():
+    port, control, proc, data = launch_emulator()
+    yield {"port": port, "control": control, "data": data}
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def start_emulator(fixture=None):
+    """An emulator process on free ports (optionally with a fixture file): (port, Control, proc)."""
+    port, control, proc, _ = launch_emulator(fixture)
     return port, control, proc

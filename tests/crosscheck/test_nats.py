@@ -60,6 +60,31 @@ def start_nats(port, store):
     return proc
 
 
+def message_texts(url, stream, tls=None):
+    """The texts of the message events in a stream, read with nats-py; None while unreadable."""
+    import nats
+
+    async def read():
+        nc = await nats.connect(url, tls=tls, connect_timeout=5, allow_reconnect=False)
+        try:
+            js = nc.jetstream()
+            info = await js.stream_info(stream)
+            msgs = [json.loads((await js.get_msg(stream, s)).data) for s in range(info.state.first_seq, info.state.last_seq + 1)]
+            return [m["message"][0]["data"]["text"] for m in msgs if m["type"] == "message"]
+        finally:
+            await nc.close()
+    try:
+        return asyncio.run(read())
+    except Exception:
+        return None
+
+
+def nats_channel(gw, stream):
+    """The console overview's row for the NATS target of `stream` ({} until it is listed)."""
+    rows = api(gw, "/console/api/overview")["data"]["channels"]
+    return next((c for c in rows if c["kind"] == "nats" and stream in c["target"]), {})
+
+
 def test_events_reach_jetstream_once_in_order(tmp_path):
     emu_port, ctl, emu = start_emulator()
     gw_port, nats_port = free_port(), free_port()
@@ -93,9 +118,8 @@ def test_events_reach_jetstream_once_in_order(tmp_path):
             ctl.call("POST", "/messages", {"from": "wxid_bob", "text": f"n{i}"})
 
         def channel(stream):
-            rows = api(gw, "/console/api/overview")["data"]["channels"]
-            return next((c for c in rows if c["kind"] == "nats" and stream in c["target"]), None)
-        wait_for("the channel reports NATS down", lambda: (channel("WECHAT_TEST") or {}).get("last_error"), 30)
+            return nats_channel(gw, stream)
+        wait_for("the channel reports NATS down", lambda: channel("WECHAT_TEST").get("last_error"), 30)
 
         nats_proc = start_nats(nats_port, tmp_path / "js")
 
@@ -115,10 +139,10 @@ def test_events_reach_jetstream_once_in_order(tmp_path):
         assert [m["event"]["message"][0]["data"]["text"] for m in msgs] == [f"n{i}" for i in range(20)], "in order"
         assert {m["subject"] for m in msgs} == {"wx.wxid_bot.message.private"}
         assert all(m["id"] == m["event"]["id"] for m in msgs), "Nats-Msg-Id is the event id"
-        assert (channel("WECHAT_TEST") or {}).get("last_success")
+        assert channel("WECHAT_TEST").get("last_success")
 
         # The wrong password: the server's refusal, shown where the operator looks.
-        wait_for("authorization refused", lambda: "uthorization" in ((channel("WECHAT_OTHER") or {}).get("last_error") or ""), 30)
+        wait_for("authorization refused", lambda: "uthorization" in (channel("WECHAT_OTHER").get("last_error") or ""), 30)
 
         # SIGKILL mid-flow and restart: nothing lost, nothing twice.
         for i in range(20, 30):
@@ -161,8 +185,6 @@ def test_events_reach_jetstream_over_tls(tmp_path):
     """tls:// with a CA made here: the events arrive; without the CA the handshake is refused."""
     import ssl
 
-    import nats
-
     ca, cert, key = make_certs(tmp_path / "certs")
     emu_port, ctl, emu = start_emulator()
     gw_port, nats_port = free_port(), free_port()
@@ -188,28 +210,13 @@ def test_events_reach_jetstream_over_tls(tmp_path):
         for i in range(5):
             ctl.call("POST", "/messages", {"from": "wxid_alice", "text": f"tls {i}"})
 
-        async def read():
-            context = ssl.create_default_context(cafile=str(ca))
-            nc = await nats.connect(f"tls://{HOST}:{nats_port}", tls=context, connect_timeout=5, allow_reconnect=False)
-            try:
-                js = nc.jetstream()
-                info = await js.stream_info("SECURE")
-                msgs = [json.loads((await js.get_msg("SECURE", s)).data) for s in range(info.state.first_seq, info.state.last_seq + 1)]
-                return [m["message"][0]["data"]["text"] for m in msgs if m["type"] == "message"]
-            finally:
-                await nc.close()
-
-        def arrived():
-            try:
-                got = asyncio.run(read())
-            except Exception:
-                return None
-            return got if len(got) >= 5 else None
-        assert wait_for("5 events over TLS", arrived, 60) == [f"tls {i}" for i in range(5)]
+        context = ssl.create_default_context(cafile=str(ca))
+        got = wait_for("5 events over TLS", lambda: (lambda t: t if t and len(t) >= 5 else None)(
+            message_texts(f"tls://{HOST}:{nats_port}", "SECURE", tls=context)), 60)
+        assert got == [f"tls {i}" for i in range(5)]
 
         def channel(stream):
-            rows = api(gw, "/console/api/overview")["data"]["channels"]
-            return next((c for c in rows if c["kind"] == "nats" and stream in c["target"]), {})
+            return nats_channel(gw, stream)
         wait_for("an untrusted certificate refused", lambda: "TLS" in (channel("UNTRUSTED").get("last_error") or ""), 30)
         assert not channel("UNTRUSTED").get("last_success")
     finally:
@@ -224,7 +231,6 @@ def test_events_reach_jetstream_over_tls(tmp_path):
 def test_events_reach_jetstream_with_an_nkey(tmp_path):
     """`credentials`: a seed made by `wechat-http config nkey`, its public key in the server's
     authorization: the server checks our signature of its nonce; an unknown key is refused."""
-    import nats
 
     def nkey(name):
         out = subprocess.run([str(BIN / "wechat-http"), "config", "nkey", str(tmp_path / name)],
@@ -261,27 +267,12 @@ def test_events_reach_jetstream_with_an_nkey(tmp_path):
         for i in range(3):
             ctl.call("POST", "/messages", {"from": "wxid_alice", "text": f"keyed {i}"})
 
-        async def read():
-            nc = await nats.connect(f"nats://reader:pw@{HOST}:{nats_port}", connect_timeout=5, allow_reconnect=False)
-            try:
-                js = nc.jetstream()
-                info = await js.stream_info("KEYED")
-                msgs = [json.loads((await js.get_msg("KEYED", s)).data) for s in range(info.state.first_seq, info.state.last_seq + 1)]
-                return [m["message"][0]["data"]["text"] for m in msgs if m["type"] == "message"]
-            finally:
-                await nc.close()
-
-        def arrived():
-            try:
-                got = asyncio.run(read())
-            except Exception:
-                return None
-            return got if len(got) >= 3 else None
-        assert wait_for("3 events signed in with the nkey", arrived, 60) == [f"keyed {i}" for i in range(3)]
+        got = wait_for("3 events signed in with the nkey", lambda: (lambda t: t if t and len(t) >= 3 else None)(
+            message_texts(f"nats://reader:pw@{HOST}:{nats_port}", "KEYED")), 60)
+        assert got == [f"keyed {i}" for i in range(3)]
 
         def channel(stream):
-            rows = api(gw, "/console/api/overview")["data"]["channels"]
-            return next((c for c in rows if c["kind"] == "nats" and stream in c["target"]), {})
+            return nats_channel(gw, stream)
         wait_for("the unknown key refused", lambda: "uthorization" in (channel("STRANGER").get("last_error") or ""), 30)
         assert not channel("STRANGER").get("last_success")
     finally:
