@@ -79,6 +79,29 @@ def message_texts(url, stream, tls=None):
         return None
 
 
+def wait_texts(what, url, stream, n, tls=None):
+    """Waits until the stream holds at least n message events; returns their texts."""
+    def enough():
+        texts = message_texts(url, stream, tls)
+        return texts if texts and len(texts) >= n else None
+    return wait_for(what, enough, 60)
+
+
+def serve_gateway(tmp_path, gw, emu_port, nats_targets):
+    """The gateway binary with these NATS targets, connected to the emulator on emu_port."""
+    config = {
+        "http_server": {"http_address": gw, "access_token": TOKEN},
+        "answer_delay_rand_min": 0, "answer_delay_rand_max": 0, "enable_heart_beat": False,
+        "wcf": {"address": f"tcp://{HOST}:{emu_port}", "login_check_ms": 200},
+        "nats": nats_targets,
+    }
+    (tmp_path / "config.yaml").write_text(json.dumps(config))
+    env = dict(os.environ, RUST_LOG="warn")
+    env.pop("WECHAT_HTTP_CONFIG", None)
+    return subprocess.Popen([str(BIN / "wechat-http"), "serve", "--config", "config.yaml"], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def nats_channel(gw, stream):
     """The console overview's row for the NATS target of `stream` ({} until it is listed)."""
     rows = api(gw, "/console/api/overview")["data"]["channels"]
@@ -192,18 +215,9 @@ def test_events_reach_jetstream_over_tls(tmp_path):
     server = subprocess.Popen([NATS, "-js", "-a", HOST, "-p", str(nats_port), "-sd", str(tmp_path / "js"),
                                "--tls", "--tlscert", str(cert), "--tlskey", str(key)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    config = {
-        "http_server": {"http_address": gw, "access_token": TOKEN},
-        "answer_delay_rand_min": 0, "answer_delay_rand_max": 0, "enable_heart_beat": False,
-        "wcf": {"address": f"tcp://{HOST}:{emu_port}", "login_check_ms": 200},
-        "nats": [{"url": f"tls://{HOST}:{nats_port}", "stream": "SECURE", "subject_prefix": "sec", "ca_file": str(ca)},
-                 {"url": f"tls://{HOST}:{nats_port}", "stream": "UNTRUSTED", "subject_prefix": "untrusted"}],
-    }
-    (tmp_path / "config.yaml").write_text(json.dumps(config))
-    env = dict(os.environ, RUST_LOG="warn")
-    env.pop("WECHAT_HTTP_CONFIG", None)
-    gateway = subprocess.Popen([str(BIN / "wechat-http"), "serve", "--config", "config.yaml"], cwd=tmp_path, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    gateway = serve_gateway(tmp_path, gw, emu_port, [
+        {"url": f"tls://{HOST}:{nats_port}", "stream": "SECURE", "subject_prefix": "sec", "ca_file": str(ca)},
+        {"url": f"tls://{HOST}:{nats_port}", "stream": "UNTRUSTED", "subject_prefix": "untrusted"}])
     try:
         wait_for("nats-server up", lambda: port_open(nats_port))
         wait_for("gateway connected", lambda: port_open(gw_port) and api(gw, "/get_status", {})["data"]["good"])
@@ -211,8 +225,7 @@ def test_events_reach_jetstream_over_tls(tmp_path):
             ctl.call("POST", "/messages", {"from": "wxid_alice", "text": f"tls {i}"})
 
         context = ssl.create_default_context(cafile=str(ca))
-        got = wait_for("5 events over TLS", lambda: (lambda t: t if t and len(t) >= 5 else None)(
-            message_texts(f"tls://{HOST}:{nats_port}", "SECURE", tls=context)), 60)
+        got = wait_texts("5 events over TLS", f"tls://{HOST}:{nats_port}", "SECURE", 5, tls=context)
         assert got == [f"tls {i}" for i in range(5)]
 
         def channel(stream):
@@ -247,28 +260,18 @@ def test_events_reach_jetstream_with_an_nkey(tmp_path):
         f'listen: "{HOST}:{nats_port}"\njetstream {{ store_dir: "{tmp_path / "js"}" }}\n'
         f'authorization {{ users = [ {{ nkey: "{known}" }}, {{ user: "reader", password: "pw" }} ] }}\n')
     server = subprocess.Popen([NATS, "-c", str(tmp_path / "nats.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    config = {
-        "http_server": {"http_address": gw, "access_token": TOKEN},
-        "answer_delay_rand_min": 0, "answer_delay_rand_max": 0, "enable_heart_beat": False,
-        "wcf": {"address": f"tcp://{HOST}:{emu_port}", "login_check_ms": 200},
-        "nats": [{"url": f"nats://{HOST}:{nats_port}", "stream": "KEYED", "subject_prefix": "keyed",
-                  "credentials": str(tmp_path / "gateway.nk")},
-                 {"url": f"nats://{HOST}:{nats_port}", "stream": "STRANGER", "subject_prefix": "stranger",
-                  "credentials": str(tmp_path / "stranger.nk")}],
-    }
-    (tmp_path / "config.yaml").write_text(json.dumps(config))
-    env = dict(os.environ, RUST_LOG="warn")
-    env.pop("WECHAT_HTTP_CONFIG", None)
-    gateway = subprocess.Popen([str(BIN / "wechat-http"), "serve", "--config", "config.yaml"], cwd=tmp_path, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    gateway = serve_gateway(tmp_path, gw, emu_port, [
+        {"url": f"nats://{HOST}:{nats_port}", "stream": "KEYED", "subject_prefix": "keyed",
+         "credentials": str(tmp_path / "gateway.nk")},
+        {"url": f"nats://{HOST}:{nats_port}", "stream": "STRANGER", "subject_prefix": "stranger",
+         "credentials": str(tmp_path / "stranger.nk")}])
     try:
         wait_for("nats-server up", lambda: port_open(nats_port))
         wait_for("gateway connected", lambda: port_open(gw_port) and api(gw, "/get_status", {})["data"]["good"])
         for i in range(3):
             ctl.call("POST", "/messages", {"from": "wxid_alice", "text": f"keyed {i}"})
 
-        got = wait_for("3 events signed in with the nkey", lambda: (lambda t: t if t and len(t) >= 3 else None)(
-            message_texts(f"nats://reader:pw@{HOST}:{nats_port}", "KEYED")), 60)
+        got = wait_texts("3 events signed in with the nkey", f"nats://reader:pw@{HOST}:{nats_port}", "KEYED", 3)
         assert got == [f"keyed {i}" for i in range(3)]
 
         def channel(stream):
