@@ -300,11 +300,61 @@ pub struct Store {
     /// Days the sent-message log, finished broadcast jobs and handled friend requests are
     /// kept (0 = for ever).
     pub retention_days: u64,
+    /// `sqlite` (the embedded file in `db_dir_path`) or `postgres` (a shared server: a fleet).
+    pub backend: StoreBackend,
+    /// `postgres://user:password@host:port/database` when `backend` is `postgres` (a secret:
+    /// never logged or shown).
+    pub postgres_url: Secret,
 }
 
 impl Default for Store {
     fn default() -> Self {
-        Self { retention_days: 30 }
+        Self { retention_days: 30, backend: StoreBackend::Sqlite, postgres_url: Secret::default() }
+    }
+}
+
+/// `store.backend`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreBackend {
+    /// The embedded SQLite file.
+    #[default]
+    Sqlite,
+    /// PostgreSQL (`store.postgres_url`).
+    Postgres,
+}
+
+/// `fleet` section: used when `store.backend` is `postgres` (several nodes share one store).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Fleet {
+    /// This node's id in the fleet (default: `node_address`). Keep it across restarts.
+    pub node_id: String,
+    /// Where the other nodes reach this one's HTTP API (default: `http_server.http_address`).
+    pub node_address: String,
+    /// Seconds a lease lasts without renewal; renewed every third of it.
+    pub lease_seconds: u64,
+}
+
+impl Default for Fleet {
+    fn default() -> Self {
+        Self { node_id: String::new(), node_address: String::new(), lease_seconds: 15 }
+    }
+}
+
+impl Fleet {
+    /// The address other nodes forward to.
+    pub fn address(&self, config: &Config) -> String {
+        if self.node_address.is_empty() {
+            config.http_server.http_address.trim_end_matches('/').to_owned()
+        } else {
+            self.node_address.trim_end_matches('/').to_owned()
+        }
+    }
+
+    /// This node's id.
+    pub fn id(&self, config: &Config) -> String {
+        if self.node_id.is_empty() { self.address(config) } else { self.node_id.clone() }
     }
 }
 
@@ -588,6 +638,8 @@ pub struct Config {
     pub media: Media,
     /// The gateway's own store.
     pub store: Store,
+    /// Several nodes sharing a PostgreSQL store.
+    pub fleet: Fleet,
     /// Event outbox retention.
     pub events: Events,
     /// Forward WebSocket.
@@ -622,6 +674,7 @@ impl Default for Config {
             wcf: Wcf::default(),
             media: Media::default(),
             store: Store::default(),
+            fleet: Fleet::default(),
             events: Events::default(),
             onebot11: OneBot11::default(),
             console: Console::default(),
@@ -754,6 +807,28 @@ impl Config {
                     ),
                 );
             }
+        }
+        if self.store.backend == StoreBackend::Postgres {
+            let url = self.store.postgres_url.expose();
+            if url.is_empty() {
+                return bad(
+                    "store.postgres_url",
+                    "must be set when store.backend is postgres (postgres://user:password@host:port/database)".into(),
+                );
+            }
+            if let Err(problem) = crate::store::pg_config(url) {
+                return bad("store.postgres_url", format!("is not a PostgreSQL URL: {problem}"));
+            }
+        }
+        if !(3..=3600).contains(&self.fleet.lease_seconds) {
+            return bad("fleet.lease_seconds", format!("{} is out of range; use 3 to 3600", self.fleet.lease_seconds));
+        }
+        let node = &self.fleet.node_address;
+        if !(node.is_empty() || node.starts_with("http://") || node.starts_with("https://")) {
+            return bad(
+                "fleet.node_address",
+                format!("{:?} must start with http:// or https://", self.fleet.node_address),
+            );
         }
         if self.console.session_hours == 0 || self.console.session_hours > 24 * 90 {
             return bad(

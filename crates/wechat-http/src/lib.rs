@@ -97,7 +97,18 @@ pub async fn start_with_warnings(
         config.http_server.http_address = format!("{scheme}://{addr}");
     }
     let config = Arc::new(config);
-    let store = store::Store::open(&config.db_dir_path)?;
+    let store = match config.store.backend {
+        config::StoreBackend::Sqlite => store::Store::open(&config.db_dir_path)?,
+        config::StoreBackend::Postgres => {
+            let url = config.store.postgres_url.expose().to_owned();
+            tokio::task::spawn_blocking(move || store::Store::open_postgres(&url)).await.map_err(|e| {
+                store::StoreError::Open {
+                    path: "PostgreSQL".into(),
+                    reason: format!("the connection task failed: {e}"),
+                }
+            })??
+        }
+    };
     let outbox = events::outbox::Outbox::open(store.clone()).await?;
     // Every durable channel gets its cursor before anything can emit: a channel configured for
     // the first time starts here; one that existed resumes where it stopped.

@@ -2,9 +2,9 @@
 //! by this service (WeChat has no such thing). The API keeps the original names
 //! (`create_group`, …); in code they are categories, so they are not confused with chat groups.
 
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
+use super::sql::{DbError, Row, Tx, args};
 use super::{Store, now};
 use crate::error::{ApiError, ApiResult};
 
@@ -88,31 +88,28 @@ fn not_found(id: &str) -> ApiError {
     ApiError::BadParam(format!("category (group_id) {id:?} not found; list them with get_groups"))
 }
 
-fn name_taken(e: &rusqlite::Error) -> bool {
-    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
+fn category(r: &Row) -> Result<Category, DbError> {
+    Ok(Category { id: r.get(0)?, name: r.get(1)? })
 }
 
-/// `Some(())` when category `id` exists in `account`.
-fn exists(c: &rusqlite::Connection, account: &str, id: &str) -> rusqlite::Result<bool> {
-    Ok(c.query_row("SELECT 1 FROM categories WHERE id = ?1 AND account = ?2", [id, account], |_| Ok(()))
-        .optional()?
-        .is_some())
+fn exists(t: &mut Tx<'_>, account: &str, id: &str) -> Result<bool, DbError> {
+    Ok(t.opt("SELECT 1 FROM categories WHERE id = ?1 AND account = ?2", args![id, account])?.is_some())
 }
 
 impl Categories<'_> {
-    /// Creates a category; the name must be free in this account.
+    /// Creates a category; names are unique per account.
     pub async fn create(&self, name: &str) -> ApiResult<Category> {
         let name = clean_name(name, "group_name")?;
         let account = self.account.to_owned();
         self.store
-            .write(move |c| {
+            .write(move |t| {
                 let id = uuid::Uuid::new_v4().to_string();
-                match c.execute(
+                match t.exec(
                     "INSERT INTO categories(id, account, name, created_at) VALUES (?1, ?2, ?3, ?4)",
-                    params![id, account, name, now()],
+                    args![id.as_str(), account, name.as_str(), now()],
                 ) {
                     Ok(_) => Ok(Category { id, name }),
-                    Err(e) if name_taken(&e) => {
+                    Err(e) if e.unique_violation => {
                         Err(ApiError::BadParam(format!("a category named {name:?} already exists")))
                     }
                     Err(e) => Err(e.into()),
@@ -121,31 +118,27 @@ impl Categories<'_> {
             .await
     }
 
-    /// The category with this exact name.
+    /// The category called `name`, if any.
     pub async fn by_name(&self, name: &str) -> ApiResult<Option<Category>> {
         let name = clean_name(name, "group_name")?;
         let account = self.account.to_owned();
         self.store
-            .read(move |c| {
-                Ok(c.query_row(
-                    "SELECT id, name FROM categories WHERE account = ?1 AND name = ?2",
-                    [account, name],
-                    |r| Ok(Category { id: r.get(0)?, name: r.get(1)? }),
-                )
-                .optional()?)
+            .read(move |t| {
+                Ok(t.opt("SELECT id, name FROM categories WHERE account = ?1 AND name = ?2", args![account, name])?
+                    .map(|r| category(&r))
+                    .transpose()?)
             })
             .await
     }
 
-    /// The category with this id.
+    /// The category with id `id`, if any.
     pub async fn by_id(&self, id: &str) -> ApiResult<Option<Category>> {
         let (id, account) = (id.to_owned(), self.account.to_owned());
         self.store
-            .read(move |c| {
-                Ok(c.query_row("SELECT id, name FROM categories WHERE id = ?1 AND account = ?2", [id, account], |r| {
-                    Ok(Category { id: r.get(0)?, name: r.get(1)? })
-                })
-                .optional()?)
+            .read(move |t| {
+                Ok(t.opt("SELECT id, name FROM categories WHERE id = ?1 AND account = ?2", args![id, account])?
+                    .map(|r| category(&r))
+                    .transpose()?)
             })
             .await
     }
@@ -154,11 +147,12 @@ impl Categories<'_> {
     pub async fn list(&self) -> ApiResult<Vec<Category>> {
         let account = self.account.to_owned();
         self.store
-            .read(move |c| {
-                let mut stmt =
-                    c.prepare_cached("SELECT id, name FROM categories WHERE account = ?1 ORDER BY created_at, rowid")?;
-                let rows = stmt.query_map([account], |r| Ok(Category { id: r.get(0)?, name: r.get(1)? }))?;
-                Ok(rows.collect::<Result<_, _>>()?)
+            .read(move |t| {
+                let rows = t.query(
+                    "SELECT id, name FROM categories WHERE account = ?1 ORDER BY created_at, rowid",
+                    args![account],
+                )?;
+                Ok(rows.iter().map(category).collect::<Result<_, _>>()?)
             })
             .await
     }
@@ -167,31 +161,32 @@ impl Categories<'_> {
     pub async fn delete(&self, id: &str) -> ApiResult<()> {
         let (id, account) = (id.to_owned(), self.account.to_owned());
         self.store
-            .write(move |c| {
-                let n = c.execute("DELETE FROM categories WHERE id = ?1 AND account = ?2", [&id, &account])?;
+            .write(move |t| {
+                let n = t.exec("DELETE FROM categories WHERE id = ?1 AND account = ?2", args![id.as_str(), account])?;
                 if n == 0 { Err(not_found(&id)) } else { Ok(()) }
             })
             .await
     }
 
-    /// Renames; renaming to the current name is a no-op.
+    /// Renames a category.
     pub async fn rename(&self, id: &str, new_name: &str) -> ApiResult<()> {
         let new_name = clean_name(new_name, "new_name")?;
         let (id, account) = (id.to_owned(), self.account.to_owned());
         self.store
-            .write(move |c| {
-                let current: Option<String> = c
-                    .query_row("SELECT name FROM categories WHERE id = ?1 AND account = ?2", [&id, &account], |r| {
-                        r.get(0)
-                    })
-                    .optional()?;
+            .write(move |t| {
+                let current: Option<String> = match t
+                    .opt("SELECT name FROM categories WHERE id = ?1 AND account = ?2", args![id.as_str(), account])?
+                {
+                    Some(r) => Some(r.get(0)?),
+                    None => None,
+                };
                 match current {
                     None => Err(not_found(&id)),
                     Some(name) if name == new_name => Ok(()),
                     Some(_) => {
-                        match c.execute("UPDATE categories SET name = ?2 WHERE id = ?1", params![id, new_name]) {
+                        match t.exec("UPDATE categories SET name = ?2 WHERE id = ?1", args![id, new_name.as_str()]) {
                             Ok(_) => Ok(()),
-                            Err(e) if name_taken(&e) => {
+                            Err(e) if e.unique_violation => {
                                 Err(ApiError::BadParam(format!("a category named {new_name:?} already exists")))
                             }
                             Err(e) => Err(e.into()),
@@ -206,19 +201,18 @@ impl Categories<'_> {
     pub async fn add_member(&self, id: &str, member: &str, kind: MemberType) -> ApiResult<()> {
         let (id, member, account) = (id.to_owned(), member.to_owned(), self.account.to_owned());
         self.store
-            .write(move |c| {
-                let tx = c.transaction()?;
-                if !exists(&tx, &account, &id)? {
+            .write(move |t| {
+                if !exists(t, &account, &id)? {
                     return Err(not_found(&id));
                 }
-                let n = tx.execute(
-                    "INSERT OR IGNORE INTO category_members(category_id, member_id, member_type, added_at) VALUES (?1, ?2, ?3, ?4)",
-                    params![id, member, kind.as_str(), now()],
+                let n = t.exec(
+                    "INSERT INTO category_members(category_id, member_id, member_type, added_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT DO NOTHING",
+                    args![id, member.as_str(), kind.as_str(), now()],
                 )?;
                 if n == 0 {
                     return Err(ApiError::BadParam(format!("{member} is already in this category")));
                 }
-                tx.commit()?;
                 Ok(())
             })
             .await
@@ -228,49 +222,50 @@ impl Categories<'_> {
     pub async fn remove_member(&self, id: &str, member: &str) -> ApiResult<()> {
         let (id, member, account) = (id.to_owned(), member.to_owned(), self.account.to_owned());
         self.store
-            .write(move |c| {
-                if !exists(c, &account, &id)? {
+            .write(move |t| {
+                if !exists(t, &account, &id)? {
                     return Err(not_found(&id));
                 }
-                let n = c.execute(
+                let n = t.exec(
                     "DELETE FROM category_members WHERE category_id = ?1 AND member_id = ?2",
-                    params![id, member],
+                    args![id, member.as_str()],
                 )?;
                 if n == 0 { Err(ApiError::BadParam(format!("{member} is not in this category"))) } else { Ok(()) }
             })
             .await
     }
 
-    /// Members of one category, in the order they were added.
+    /// Members in the order they were added.
     pub async fn members(&self, id: &str) -> ApiResult<Vec<Member>> {
         let (id, account) = (id.to_owned(), self.account.to_owned());
         self.store
-            .read(move |c| {
-                if !exists(c, &account, &id)? {
+            .read(move |t| {
+                if !exists(t, &account, &id)? {
                     return Err(not_found(&id));
                 }
-                let mut stmt = c.prepare_cached(
+                let rows = t.query(
                     "SELECT member_id, member_type FROM category_members WHERE category_id = ?1 ORDER BY added_at, rowid",
+                    args![id],
                 )?;
-                let rows = stmt.query_map([&id], |r| {
-                    Ok(Member { id: r.get(0)?, kind: MemberType::parse(&r.get::<_, String>(1)?) })
-                })?;
-                Ok(rows.collect::<Result<_, _>>()?)
+                Ok(rows
+                    .iter()
+                    .map(|r| Ok(Member { id: r.get(0)?, kind: MemberType::parse(&r.get::<String>(1)?) }))
+                    .collect::<Result<_, DbError>>()?)
             })
             .await
     }
 
-    /// Categories a member belongs to.
+    /// The categories `member` is in.
     pub async fn of_member(&self, member: &str) -> ApiResult<Vec<Category>> {
         let (member, account) = (member.to_owned(), self.account.to_owned());
         self.store
-            .read(move |c| {
-                let mut stmt = c.prepare_cached(
+            .read(move |t| {
+                let rows = t.query(
                     "SELECT c.id, c.name FROM categories c JOIN category_members m ON m.category_id = c.id
                      WHERE m.member_id = ?1 AND c.account = ?2 ORDER BY c.created_at, c.rowid",
+                    args![member, account],
                 )?;
-                let rows = stmt.query_map([&member, &account], |r| Ok(Category { id: r.get(0)?, name: r.get(1)? }))?;
-                Ok(rows.collect::<Result<_, _>>()?)
+                Ok(rows.iter().map(category).collect::<Result<_, _>>()?)
             })
             .await
     }

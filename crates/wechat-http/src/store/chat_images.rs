@@ -1,8 +1,7 @@
 //! Received chat images: which message an image file belongs to, for lookups by message and
 //! for retention.
 
-use rusqlite::{OptionalExtension, params};
-
+use super::sql::args;
 use super::{Store, now};
 use crate::error::ApiResult;
 
@@ -18,10 +17,11 @@ impl ChatImages<'_> {
     pub async fn record(&self, msg_id: u64, rel_path: &str) -> ApiResult<()> {
         let (account, rel) = (self.account.to_owned(), rel_path.to_owned());
         self.store
-            .write_log(move |c| {
-                c.execute(
-                    "INSERT OR REPLACE INTO chat_images(account, msg_id, rel_path, created_at) VALUES (?1, ?2, ?3, ?4)",
-                    params![account, msg_id.to_string(), rel, now()],
+            .write_log(move |t| {
+                t.exec(
+                    "INSERT INTO chat_images(account, msg_id, rel_path, created_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT(account, msg_id) DO UPDATE SET rel_path = excluded.rel_path, created_at = excluded.created_at",
+                    args![account, msg_id.to_string(), rel, now()],
                 )?;
                 Ok(())
             })
@@ -32,19 +32,22 @@ impl ChatImages<'_> {
     pub async fn of_message(&self, msg_id: u64) -> ApiResult<Option<String>> {
         let account = self.account.to_owned();
         self.store
-            .read_log(move |c| {
-                Ok(c.query_row(
+            .read_log(move |t| {
+                match t.opt(
                     "SELECT rel_path FROM chat_images WHERE account = ?1 AND msg_id = ?2",
-                    params![account, msg_id.to_string()],
-                    |r| r.get(0),
-                )
-                .optional()?)
+                    args![account, msg_id.to_string()],
+                )? {
+                    Some(r) => Ok(Some(r.get(0)?)),
+                    None => Ok(None),
+                }
             })
             .await
     }
 
     /// Forgets images recorded before `before` (of every account); returns how many.
     pub async fn trim(&self, before: f64) -> ApiResult<usize> {
-        self.store.write_log(move |c| Ok(c.execute("DELETE FROM chat_images WHERE created_at < ?1", [before])?)).await
+        self.store
+            .write_log(move |t| Ok(t.exec("DELETE FROM chat_images WHERE created_at < ?1", args![before])? as usize))
+            .await
     }
 }

@@ -4,8 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use rusqlite::{OptionalExtension, params};
-
+use super::sql::args;
 use super::{Store, now};
 use crate::error::ApiResult;
 
@@ -76,26 +75,37 @@ pub struct EventRows<'a> {
 impl EventRows<'_> {
     /// The newest sequence (0 when empty).
     pub async fn latest(&self) -> ApiResult<i64> {
-        self.store.read_log(|c| Ok(c.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?)).await
+        self.store.read_log(|t| Ok(t.one("SELECT COALESCE(MAX(seq), 0) FROM events", &[])?.get(0)?)).await
     }
 
     /// Inserts a batch in one transaction; per row its sequence, or `None` when its source
-    /// was already recorded.
+    /// was already recorded. On PostgreSQL the transaction first takes the outbox lock, so
+    /// sequences commit in order across nodes: a reader never sees seq N+1 before seq N.
     pub async fn insert(&self, rows: Vec<NewEvent>) -> ApiResult<Vec<Option<(i64, NewEvent)>>> {
         self.store
-            .write_log(move |c| {
-                let tx = c.transaction()?;
-                let mut out = Vec::with_capacity(rows.len());
-                {
-                    let mut stmt = tx.prepare_cached(
-                        "INSERT OR IGNORE INTO events(time, kind, account, body, legacy, source) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    )?;
-                    for r in rows {
-                        let n = stmt.execute(params![r.time, r.kind, r.account, r.body, r.legacy, r.source])?;
-                        out.push((n == 1).then(|| (tx.last_insert_rowid(), r)));
-                    }
+            .write_log(move |t| {
+                if t.pg() {
+                    t.exec("SELECT pg_advisory_xact_lock(?1)", args![super::OUTBOX_LOCK])?;
                 }
-                tx.commit()?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in rows {
+                    let seq = t.opt(
+                        "INSERT INTO events(time, kind, account, body, legacy, source) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                         ON CONFLICT DO NOTHING RETURNING seq",
+                        args![
+                            r.time,
+                            r.kind.as_str(),
+                            r.account.as_deref(),
+                            r.body.as_str(),
+                            r.legacy.as_deref(),
+                            r.source.as_deref()
+                        ],
+                    )?;
+                    out.push(match seq {
+                        Some(row) => Some((row.get(0)?, r)),
+                        None => None,
+                    });
+                }
                 Ok(out)
             })
             .await
@@ -104,23 +114,25 @@ impl EventRows<'_> {
     /// Up to `limit` events after `seq`, oldest first.
     pub async fn after(&self, seq: i64, limit: usize) -> ApiResult<Vec<StoredEvent>> {
         self.store
-            .read_log(move |c| {
-                let mut stmt = c.prepare_cached(
+            .read_log(move |t| {
+                let rows = t.query(
                     "SELECT seq, kind, account, body, legacy FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                    args![seq, limit as i64],
                 )?;
-                let rows = stmt.query_map(params![seq, limit as i64], |r| {
-                    let seq: i64 = r.get(0)?;
-                    let body: String = r.get(3)?;
-                    let legacy: Option<String> = r.get(4)?;
-                    Ok(StoredEvent {
-                        seq,
-                        kind: r.get(1)?,
-                        account: r.get(2)?,
-                        text: Arc::from(with_id(seq, &body)),
-                        legacy: legacy.map(|l| Arc::from(with_id(seq, &l))),
+                rows.iter()
+                    .map(|r| {
+                        let seq: i64 = r.get(0)?;
+                        let body: String = r.get(3)?;
+                        let legacy: Option<String> = r.get(4)?;
+                        Ok(StoredEvent {
+                            seq,
+                            kind: r.get(1)?,
+                            account: r.get(2)?,
+                            text: Arc::from(with_id(seq, &body)),
+                            legacy: legacy.map(|l| Arc::from(with_id(seq, &l))),
+                        })
                     })
-                })?;
-                Ok(rows.collect::<Result<_, _>>()?)
+                    .collect()
             })
             .await
     }
@@ -129,14 +141,12 @@ impl EventRows<'_> {
     pub async fn cursor(&self, channel: &str, start: i64) -> ApiResult<i64> {
         let channel = channel.to_owned();
         self.store
-            .write_log(move |c| {
-                if let Some(seq) =
-                    c.query_row("SELECT seq FROM cursors WHERE channel = ?1", [&channel], |r| r.get(0)).optional()?
-                {
-                    return Ok(seq);
-                }
-                c.execute("INSERT INTO cursors(channel, seq) VALUES (?1, ?2)", params![channel, start])?;
-                Ok(start)
+            .write_log(move |t| {
+                t.exec(
+                    "INSERT INTO cursors(channel, seq) VALUES (?1, ?2) ON CONFLICT(channel) DO NOTHING",
+                    args![channel.as_str(), start],
+                )?;
+                Ok(t.one("SELECT seq FROM cursors WHERE channel = ?1", args![channel])?.get(0)?)
             })
             .await
     }
@@ -145,12 +155,15 @@ impl EventRows<'_> {
     pub async fn save_cursor(&self, channel: &str, seq: i64) -> ApiResult<()> {
         let channel = channel.to_owned();
         self.store
-            .write_log(move |c| {
-                c.execute(
+            .write_log(move |t| {
+                let sql = if t.pg() {
                     "INSERT INTO cursors(channel, seq) VALUES (?1, ?2)
-                     ON CONFLICT(channel) DO UPDATE SET seq = MAX(seq, excluded.seq)",
-                    params![channel, seq],
-                )?;
+                     ON CONFLICT(channel) DO UPDATE SET seq = GREATEST(cursors.seq, excluded.seq)"
+                } else {
+                    "INSERT INTO cursors(channel, seq) VALUES (?1, ?2)
+                     ON CONFLICT(channel) DO UPDATE SET seq = MAX(seq, excluded.seq)"
+                };
+                t.exec(sql, args![channel, seq])?;
                 Ok(())
             })
             .await
@@ -159,10 +172,9 @@ impl EventRows<'_> {
     /// Per-channel counts of events dropped by retention before delivery.
     pub async fn dropped(&self) -> ApiResult<HashMap<String, i64>> {
         self.store
-            .read_log(|c| {
-                let mut stmt = c.prepare_cached("SELECT channel, dropped FROM cursors WHERE dropped > 0")?;
-                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                Ok(rows.collect::<Result<_, _>>()?)
+            .read_log(|t| {
+                let rows = t.query("SELECT channel, dropped FROM cursors WHERE dropped > 0", &[])?;
+                rows.iter().map(|r| Ok((r.get(0)?, r.get(1)?))).collect()
             })
             .await
     }
@@ -170,10 +182,9 @@ impl EventRows<'_> {
     /// Every cursor: `channel → seq`.
     pub async fn cursors(&self) -> ApiResult<HashMap<String, i64>> {
         self.store
-            .read_log(|c| {
-                let mut stmt = c.prepare_cached("SELECT channel, seq FROM cursors")?;
-                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                Ok(rows.collect::<Result<_, _>>()?)
+            .read_log(|t| {
+                let rows = t.query("SELECT channel, seq FROM cursors", &[])?;
+                rows.iter().map(|r| Ok((r.get(0)?, r.get(1)?))).collect()
             })
             .await
     }
@@ -182,14 +193,14 @@ impl EventRows<'_> {
     pub async fn last_wx_source(&self, account: &str) -> ApiResult<Option<u64>> {
         let (account, prefix) = (account.to_owned(), format!("wx:{account}:"));
         self.store
-            .read_log(move |c| {
-                let s: Option<String> = c
-                    .query_row(
-                        "SELECT source FROM events WHERE account = ?1 AND source LIKE ?2 ORDER BY seq DESC LIMIT 1",
-                        params![account, format!("{prefix}%")],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
+            .read_log(move |t| {
+                let s: Option<String> = match t.opt(
+                    "SELECT source FROM events WHERE account = ?1 AND source LIKE ?2 ORDER BY seq DESC LIMIT 1",
+                    args![account, format!("{prefix}%")],
+                )? {
+                    Some(r) => r.get(0)?,
+                    None => None,
+                };
                 // `wx:<account>:<id>` or `wx:<account>:<id>:<n>` (several events of one message).
                 Ok(s.and_then(|s| s.strip_prefix(&prefix)?.split(':').next()?.parse().ok()))
             })
@@ -199,28 +210,29 @@ impl EventRows<'_> {
     /// Applies retention; returns how many events were deleted and up to which sequence.
     pub async fn trim(&self, max_count: u64, max_age_hours: u64) -> ApiResult<(usize, i64)> {
         self.store
-            .write_log(move |c| {
-                let tx = c.transaction()?;
-                let latest: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?;
+            .write_log(move |t| {
+                let latest: i64 = t.one("SELECT COALESCE(MAX(seq), 0) FROM events", &[])?.get(0)?;
                 let by_count = if max_count == 0 { 0 } else { latest - max_count as i64 };
                 let cutoff = now() - max_age_hours as f64 * 3600.0;
                 let by_age: i64 =
-                    tx.query_row("SELECT COALESCE(MAX(seq), 0) FROM events WHERE time < ?1", [cutoff], |r| r.get(0))?;
+                    t.one("SELECT COALESCE(MAX(seq), 0) FROM events WHERE time < ?1", args![cutoff])?.get(0)?;
                 let upto = by_count.max(if max_age_hours == 0 { 0 } else { by_age });
                 if upto <= 0 {
                     return Ok((0, 0));
                 }
                 // Channels that had not reached `upto` lose the events in between.
-                tx.execute(
-                    "UPDATE cursors SET dropped = dropped +
-                        (SELECT COUNT(*) FROM events WHERE seq > cursors.seq AND seq <= ?1 AND kind != 'meta'),
-                        seq = MAX(seq, ?1)
-                     WHERE seq < ?1",
-                    [upto],
+                let max = if t.pg() { "GREATEST" } else { "MAX" };
+                t.exec(
+                    &format!(
+                        "UPDATE cursors SET dropped = dropped +
+                            (SELECT COUNT(*) FROM events WHERE seq > cursors.seq AND seq <= ?1 AND kind != 'meta'),
+                            seq = {max}(seq, ?1)
+                         WHERE seq < ?1"
+                    ),
+                    args![upto],
                 )?;
-                let n = tx.execute("DELETE FROM events WHERE seq <= ?1", [upto])?;
-                tx.commit()?;
-                Ok((n, upto))
+                let n = t.exec("DELETE FROM events WHERE seq <= ?1", args![upto])?;
+                Ok((n as usize, upto))
             })
             .await
     }

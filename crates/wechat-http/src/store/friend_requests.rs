@@ -1,8 +1,7 @@
 //! Friend requests received, and how they were handled. Handling claims a request first
 //! (`pending` → `handling` in one statement), so of two racing answers exactly one proceeds.
 
-use rusqlite::{OptionalExtension, params};
-
+use super::sql::args;
 use super::{Store, now};
 use crate::error::{ApiError, ApiResult};
 
@@ -37,13 +36,13 @@ impl FriendRequests<'_> {
     pub async fn save(&self, req: FriendRequestRow) -> ApiResult<()> {
         let account = self.account.to_owned();
         self.store
-            .write(move |c| {
-                c.execute(
+            .write(move |t| {
+                t.exec(
                     "INSERT INTO friend_requests(account, flag, ticket_v3, scene, user_id, nickname, greeting, received_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                      ON CONFLICT(account, flag) DO UPDATE SET ticket_v3 = excluded.ticket_v3, scene = excluded.scene
-                     WHERE state = 'pending'",
-                    params![account, req.flag, req.ticket_v3, req.scene, req.user_id, req.nickname, req.greeting, now()],
+                     WHERE friend_requests.state = 'pending'",
+                    args![account, req.flag, req.ticket_v3, req.scene, req.user_id, req.nickname, req.greeting, now()],
                 )?;
                 Ok(())
             })
@@ -54,24 +53,24 @@ impl FriendRequests<'_> {
     pub async fn get(&self, flag: &str) -> ApiResult<Option<FriendRequestRow>> {
         let (account, flag) = (self.account.to_owned(), flag.to_owned());
         self.store
-            .read(move |c| {
-                Ok(c.query_row(
+            .read(move |t| {
+                let Some(r) = t.opt(
                     "SELECT flag, ticket_v3, scene, user_id, nickname, greeting, state FROM friend_requests
                      WHERE account = ?1 AND flag = ?2",
-                    [account, flag],
-                    |r| {
-                        Ok(FriendRequestRow {
-                            flag: r.get(0)?,
-                            ticket_v3: r.get(1)?,
-                            scene: r.get(2)?,
-                            user_id: r.get(3)?,
-                            nickname: r.get(4)?,
-                            greeting: r.get(5)?,
-                            state: r.get(6)?,
-                        })
-                    },
-                )
-                .optional()?)
+                    args![account, flag],
+                )?
+                else {
+                    return Ok(None);
+                };
+                Ok(Some(FriendRequestRow {
+                    flag: r.get(0)?,
+                    ticket_v3: r.get(1)?,
+                    scene: r.get(2)?,
+                    user_id: r.get(3)?,
+                    nickname: r.get(4)?,
+                    greeting: r.get(5)?,
+                    state: r.get(6)?,
+                }))
             })
             .await
     }
@@ -81,27 +80,23 @@ impl FriendRequests<'_> {
     pub async fn claim(&self, req: FriendRequestRow) -> ApiResult<()> {
         let account = self.account.to_owned();
         self.store
-            .write(move |c| {
-                let tx = c.transaction()?;
-                tx.execute(
-                    "INSERT OR IGNORE INTO friend_requests(account, flag, ticket_v3, scene, user_id, nickname, greeting, received_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                    params![account, req.flag, req.ticket_v3, req.scene, req.user_id, req.nickname, req.greeting, now()],
+            .write(move |t| {
+                t.exec(
+                    "INSERT INTO friend_requests(account, flag, ticket_v3, scene, user_id, nickname, greeting, received_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
+                    args![&account, &req.flag, &req.ticket_v3, req.scene, &req.user_id, &req.nickname, &req.greeting, now()],
                 )?;
-                let n = tx.execute(
+                let n = t.exec(
                     "UPDATE friend_requests SET state = 'handling' WHERE account = ?1 AND flag = ?2 AND state = 'pending'",
-                    [&account, &req.flag],
+                    args![&account, &req.flag],
                 )?;
                 if n == 0 {
-                    let state: String = tx.query_row(
-                        "SELECT state FROM friend_requests WHERE account = ?1 AND flag = ?2",
-                        [&account, &req.flag],
-                        |r| r.get(0),
-                    )?;
+                    let state: String = t
+                        .one("SELECT state FROM friend_requests WHERE account = ?1 AND flag = ?2", args![&account, &req.flag])?
+                        .get(0)?;
                     let what = if state == "handling" { "is being handled by another request".to_owned() } else { format!("was already {state}") };
                     return Err(ApiError::BadParam(format!("this friend request {what}")));
                 }
-                tx.commit()?;
                 Ok(())
             })
             .await
@@ -111,10 +106,10 @@ impl FriendRequests<'_> {
     pub async fn settle(&self, flag: &str, state: &'static str, remark: Option<String>) -> ApiResult<()> {
         let (account, flag) = (self.account.to_owned(), flag.to_owned());
         self.store
-            .write(move |c| {
-                c.execute(
+            .write(move |t| {
+                t.exec(
                     "UPDATE friend_requests SET state = ?3, remark = ?4, handled_at = ?5 WHERE account = ?1 AND flag = ?2",
-                    params![account, flag, state, remark, now()],
+                    args![account, flag, state, remark, now()],
                 )?;
                 Ok(())
             })
@@ -125,10 +120,10 @@ impl FriendRequests<'_> {
     pub async fn release(&self, flag: &str) -> ApiResult<()> {
         let (account, flag) = (self.account.to_owned(), flag.to_owned());
         self.store
-            .write(move |c| {
-                c.execute(
+            .write(move |t| {
+                t.exec(
                     "UPDATE friend_requests SET state = 'pending' WHERE account = ?1 AND flag = ?2 AND state = 'handling'",
-                    [account, flag],
+                    args![account, flag],
                 )?;
                 Ok(())
             })
@@ -138,11 +133,11 @@ impl FriendRequests<'_> {
     /// Forgets requests received before `before` that are no longer pending (every account).
     pub async fn trim(&self, before: f64) -> ApiResult<usize> {
         self.store
-            .write(move |c| {
-                Ok(c.execute(
+            .write(move |t| {
+                Ok(t.exec(
                     "DELETE FROM friend_requests WHERE received_at < ?1 AND state IN ('approved', 'rejected')",
-                    [before],
-                )?)
+                    args![before],
+                )? as usize)
             })
             .await
     }

@@ -7,9 +7,8 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{OptionalExtension, params};
-
 use super::sent::{self, SentState};
+use super::sql::{DbError, Row, args};
 use super::{Store, now};
 use crate::error::{ApiError, ApiResult};
 
@@ -85,7 +84,7 @@ pub struct Jobs<'a> {
     pub(super) store: &'a Store,
 }
 
-fn head(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobHead> {
+fn head(r: &Row) -> Result<JobHead, DbError> {
     Ok(JobHead {
         id: r.get(0)?,
         account: r.get(1)?,
@@ -111,21 +110,17 @@ impl Jobs<'_> {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let (job, account, mid) = (id.clone(), account.to_owned(), message_id.to_owned());
         self.store
-            .write(move |c| {
-                let tx = c.transaction()?;
-                tx.execute(
+            .write(move |t| {
+                t.exec(
                     "INSERT INTO send_jobs(id, account, message_id, items, state, created_at) VALUES (?1, ?2, ?3, ?4, 'running', ?5)",
-                    params![job, account, mid, items, now()],
+                    args![job.as_str(), account, mid, items, now()],
                 )?;
-                {
-                    let mut stmt = tx.prepare_cached(
+                for (i, r) in receivers.iter().enumerate() {
+                    t.exec(
                         "INSERT INTO send_job_receivers(job_id, idx, receiver, state) VALUES (?1, ?2, ?3, 'pending')",
+                        args![job.as_str(), i as i64, r],
                     )?;
-                    for (i, r) in receivers.iter().enumerate() {
-                        stmt.execute(params![job, i as i64, r])?;
-                    }
                 }
-                tx.commit()?;
                 Ok(())
             })
             .await?;
@@ -135,12 +130,12 @@ impl Jobs<'_> {
     /// Jobs that are not finished, oldest first: `(id, account)`.
     pub async fn active(&self) -> ApiResult<Vec<(String, String)>> {
         self.store
-            .read(|c| {
-                let mut stmt = c.prepare(
+            .read(|t| {
+                let rows = t.query(
                     "SELECT id, account FROM send_jobs WHERE state IN ('running', 'waiting_backend') ORDER BY created_at",
+                    &[],
                 )?;
-                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                Ok(rows.collect::<Result<_, _>>()?)
+                rows.iter().map(|r| Ok((r.get(0)?, r.get(1)?))).collect()
             })
             .await
     }
@@ -148,7 +143,9 @@ impl Jobs<'_> {
     /// A job's head row.
     pub async fn head(&self, id: &str) -> ApiResult<Option<JobHead>> {
         let id = id.to_owned();
-        self.store.read(move |c| Ok(c.query_row(&format!("{HEAD} WHERE id = ?1"), [id], head).optional()?)).await
+        self.store
+            .read(move |t| Ok(t.opt(&format!("{HEAD} WHERE id = ?1"), args![id])?.map(|r| head(&r)).transpose()?))
+            .await
     }
 
     /// The next receiver of an unfinished job (an interrupted `sending` one first), or `None`
@@ -156,19 +153,24 @@ impl Jobs<'_> {
     pub async fn next(&self, id: &str) -> ApiResult<Option<NextReceiver>> {
         let id = id.to_owned();
         self.store
-            .read(move |c| {
+            .read(move |t| {
                 let state: Option<String> =
-                    c.query_row("SELECT state FROM send_jobs WHERE id = ?1", [&id], |r| r.get(0)).optional()?;
+                    match t.opt("SELECT state FROM send_jobs WHERE id = ?1", args![id.as_str()])? {
+                        Some(r) => Some(r.get(0)?),
+                        None => None,
+                    };
                 if !matches!(state.as_deref(), Some("running" | "waiting_backend")) {
                     return Ok(None);
                 }
-                Ok(c.query_row(
+                let row = t.opt(
                     "SELECT idx, receiver, state FROM send_job_receivers
                      WHERE job_id = ?1 AND state IN ('pending', 'sending') ORDER BY state = 'pending', idx LIMIT 1",
-                    [&id],
-                    |r| Ok(NextReceiver { idx: r.get(0)?, receiver: r.get(1)?, state: r.get(2)? }),
-                )
-                .optional()?)
+                    args![id],
+                )?;
+                Ok(match row {
+                    Some(r) => Some(NextReceiver { idx: r.get(0)?, receiver: r.get(1)?, state: r.get(2)? }),
+                    None => None,
+                })
             })
             .await
     }
@@ -177,10 +179,10 @@ impl Jobs<'_> {
     pub async fn set_active_state(&self, id: &str, state: &'static str) -> ApiResult<()> {
         let id = id.to_owned();
         self.store
-            .write(move |c| {
-                c.execute(
+            .write(move |t| {
+                t.exec(
                     "UPDATE send_jobs SET state = ?2 WHERE id = ?1 AND state IN ('running', 'waiting_backend')",
-                    params![id, state],
+                    args![id, state],
                 )?;
                 Ok(())
             })
@@ -201,15 +203,12 @@ impl Jobs<'_> {
         let (id, account, mid, receiver) =
             (id.to_owned(), account.to_owned(), message_id.to_owned(), receiver.to_owned());
         self.store
-            .write(move |c| {
-                let tx = c.transaction()?;
-                tx.execute(
+            .write(move |t| {
+                t.exec(
                     "UPDATE send_job_receivers SET state = 'sending', started_at = ?3 WHERE job_id = ?1 AND idx = ?2",
-                    params![id, idx, now()],
+                    args![id, idx, now()],
                 )?;
-                let ids = sent::insert_pending(&tx, &account, &mid, &receiver, &parts)?;
-                tx.commit()?;
-                Ok(ids)
+                Ok(sent::insert_pending(t, &account, &mid, &receiver, &parts)?)
             })
             .await
     }
@@ -224,20 +223,18 @@ impl Jobs<'_> {
     ) -> ApiResult<()> {
         let id = id.to_owned();
         self.store
-            .write(move |c| {
-                let tx = c.transaction()?;
-                sent::mark_all(&tx, &parts)?;
+            .write(move |t| {
+                sent::mark_all(t, &parts)?;
                 match &outcome {
-                    ReceiverOutcome::Sent => tx.execute(
+                    ReceiverOutcome::Sent => t.exec(
                         "UPDATE send_job_receivers SET state = 'sent' WHERE job_id = ?1 AND idx = ?2",
-                        params![id, idx],
+                        args![id, idx],
                     )?,
-                    ReceiverOutcome::Failed { retcode, message } => tx.execute(
+                    ReceiverOutcome::Failed { retcode, message } => t.exec(
                         "UPDATE send_job_receivers SET state = 'failed', retcode = ?3, error = ?4 WHERE job_id = ?1 AND idx = ?2",
-                        params![id, idx, retcode, message],
+                        args![id, idx, *retcode, message],
                     )?,
                 };
-                tx.commit()?;
                 Ok(())
             })
             .await
@@ -247,10 +244,10 @@ impl Jobs<'_> {
     pub async fn complete(&self, id: &str) -> ApiResult<()> {
         let id = id.to_owned();
         self.store
-            .write(move |c| {
-                c.execute(
+            .write(move |t| {
+                t.exec(
                     "UPDATE send_jobs SET state = 'done', finished_at = ?2 WHERE id = ?1 AND state IN ('running', 'waiting_backend')",
-                    params![id, now()],
+                    args![id, now()],
                 )?;
                 Ok(())
             })
@@ -261,29 +258,32 @@ impl Jobs<'_> {
     pub async fn status(&self, id: &str) -> ApiResult<Option<JobStatus>> {
         let id = id.to_owned();
         self.store
-            .read(move |c| {
-                let Some(head) = c.query_row(&format!("{HEAD} WHERE id = ?1"), [&id], head).optional()? else {
+            .read(move |t| {
+                let Some(h) = t.opt(&format!("{HEAD} WHERE id = ?1"), args![id.as_str()])? else {
                     return Ok(None);
                 };
+                let head = head(&h)?;
                 let mut counts = HashMap::new();
-                let mut stmt =
-                    c.prepare_cached("SELECT state, COUNT(*) FROM send_job_receivers WHERE job_id = ?1 GROUP BY state")?;
-                for row in stmt.query_map([&id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
-                    let (s, n) = row?;
-                    counts.insert(s, n);
+                for r in t.query(
+                    "SELECT state, COUNT(*) FROM send_job_receivers WHERE job_id = ?1 GROUP BY state",
+                    args![id.as_str()],
+                )? {
+                    counts.insert(r.get::<String>(0)?, r.get::<i64>(1)?);
                 }
-                let mut stmt = c.prepare_cached(
-                    "SELECT receiver, retcode, error FROM send_job_receivers WHERE job_id = ?1 AND state = 'failed' ORDER BY idx",
-                )?;
-                let failed = stmt
-                    .query_map([&id], |r| {
+                let failed = t
+                    .query(
+                        "SELECT receiver, retcode, error FROM send_job_receivers WHERE job_id = ?1 AND state = 'failed' ORDER BY idx",
+                        args![id],
+                    )?
+                    .iter()
+                    .map(|r| {
                         Ok(FailedReceiver {
                             receiver: r.get(0)?,
-                            retcode: r.get::<_, Option<i64>>(1)?.unwrap_or(0),
-                            message: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                            retcode: r.get::<Option<i64>>(1)?.unwrap_or(0),
+                            message: r.get::<Option<String>>(2)?.unwrap_or_default(),
                         })
-                    })?
-                    .collect::<Result<_, _>>()?;
+                    })
+                    .collect::<Result<_, DbError>>()?;
                 Ok(Some(JobStatus { head, counts, failed }))
             })
             .await
@@ -293,11 +293,12 @@ impl Jobs<'_> {
     pub async fn recent(&self, account: &str, limit: usize) -> ApiResult<Vec<JobHead>> {
         let account = account.to_owned();
         self.store
-            .read(move |c| {
-                let mut stmt =
-                    c.prepare_cached(&format!("{HEAD} WHERE account = ?1 ORDER BY created_at DESC LIMIT ?2"))?;
-                let rows = stmt.query_map(params![account, limit as i64], head)?;
-                Ok(rows.collect::<Result<_, _>>()?)
+            .read(move |t| {
+                let rows = t.query(
+                    &format!("{HEAD} WHERE account = ?1 ORDER BY created_at DESC LIMIT ?2"),
+                    args![account, limit as i64],
+                )?;
+                Ok(rows.iter().map(head).collect::<Result<_, _>>()?)
             })
             .await
     }
@@ -306,25 +307,25 @@ impl Jobs<'_> {
     pub async fn cancel(&self, id: &str) -> ApiResult<usize> {
         let id = id.to_owned();
         self.store
-            .write(move |c| {
-                let tx = c.transaction()?;
-                let st: Option<String> =
-                    tx.query_row("SELECT state FROM send_jobs WHERE id = ?1", [&id], |r| r.get(0)).optional()?;
+            .write(move |t| {
+                let st: Option<String> = match t.opt("SELECT state FROM send_jobs WHERE id = ?1", args![id.as_str()])? {
+                    Some(r) => Some(r.get(0)?),
+                    None => None,
+                };
                 match st.as_deref() {
                     None => return Err(ApiError::BadParam(format!("job_id {id:?} is unknown"))),
                     Some("running" | "waiting_backend") => {}
                     Some(other) => return Err(ApiError::Logic(format!("job {id} is already {other}"))),
                 }
-                tx.execute(
+                t.exec(
                     "UPDATE send_jobs SET state = 'cancelled', finished_at = ?2 WHERE id = ?1",
-                    params![id, now()],
+                    args![id.as_str(), now()],
                 )?;
-                let n = tx.execute(
+                let n = t.exec(
                     "UPDATE send_job_receivers SET state = 'cancelled' WHERE job_id = ?1 AND state = 'pending'",
-                    [&id],
+                    args![id],
                 )?;
-                tx.commit()?;
-                Ok(n)
+                Ok(n as usize)
             })
             .await
     }
@@ -332,19 +333,17 @@ impl Jobs<'_> {
     /// Deletes jobs that finished before `before`, with their receivers; returns how many.
     pub async fn trim(&self, before: f64) -> ApiResult<usize> {
         self.store
-            .write(move |c| {
-                let tx = c.transaction()?;
-                tx.execute(
+            .write(move |t| {
+                t.exec(
                     "DELETE FROM send_job_receivers WHERE job_id IN
                      (SELECT id FROM send_jobs WHERE state IN ('done', 'cancelled') AND finished_at < ?1)",
-                    [before],
+                    args![before],
                 )?;
-                let n = tx.execute(
+                let n = t.exec(
                     "DELETE FROM send_jobs WHERE state IN ('done', 'cancelled') AND finished_at < ?1",
-                    [before],
+                    args![before],
                 )?;
-                tx.commit()?;
-                Ok(n)
+                Ok(n as usize)
             })
             .await
     }

@@ -4,9 +4,8 @@
 //! for ever and never reused, so a bot sees the same number across restarts and crashes
 //! (the number is committed before any event carrying it leaves).
 
-use rusqlite::{OptionalExtension, params};
-
 use super::Store;
+use super::sql::args;
 use crate::error::{ApiError, ApiResult};
 
 /// What a number stands for.
@@ -51,55 +50,52 @@ pub struct NumericIds<'a> {
 }
 
 impl NumericIds<'_> {
-    /// The numbers of `ids` (assigned now to those that have none), in order.
+    /// The numbers of `ids` (assigning new ones in order), in one transaction. On PostgreSQL
+    /// the transaction takes a lock first, so nodes assigning at once never pick one number.
     pub async fn assign(&self, kind: IdKind, ids: Vec<String>) -> ApiResult<Vec<i64>> {
         self.store
-            .write(move |c| {
-                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                let mut out = Vec::with_capacity(ids.len());
-                {
-                    let mut get = tx.prepare_cached("SELECT num FROM numeric_ids WHERE kind = ?1 AND wx = ?2")?;
-                    let mut next: Option<i64> = None;
-                    for id in &ids {
-                        if let Some(n) = get.query_row(params![kind.name(), id], |r| r.get::<_, i64>(0)).optional()? {
-                            out.push(n);
-                            continue;
-                        }
-                        let n = match next {
-                            Some(n) => n,
-                            None => tx.query_row(
-                                "SELECT COALESCE(MAX(num) + 1, ?2) FROM numeric_ids WHERE kind = ?1",
-                                params![kind.name(), kind.first()],
-                                |r| r.get::<_, i64>(0),
-                            )?,
-                        };
-                        if n > kind.max() {
-                            return Err(ApiError::Internal(format!("the {} id space is used up", kind.name())));
-                        }
-                        tx.execute(
-                            "INSERT INTO numeric_ids(kind, wx, num) VALUES (?1, ?2, ?3)",
-                            params![kind.name(), id, n],
-                        )?;
-                        next = Some(n + 1);
-                        out.push(n);
-                    }
+            .write(move |t| {
+                if t.pg() {
+                    t.exec("SELECT pg_advisory_xact_lock(?1)", args![super::NUMERIC_IDS_LOCK])?;
                 }
-                tx.commit()?;
+                let mut out = Vec::with_capacity(ids.len());
+                let mut next: Option<i64> = None;
+                for id in &ids {
+                    if let Some(r) =
+                        t.opt("SELECT num FROM numeric_ids WHERE kind = ?1 AND wx = ?2", args![kind.name(), id])?
+                    {
+                        out.push(r.get(0)?);
+                        continue;
+                    }
+                    let n = match next {
+                        Some(n) => n,
+                        None => t
+                            .one(
+                                "SELECT COALESCE(MAX(num) + 1, ?2) FROM numeric_ids WHERE kind = ?1",
+                                args![kind.name(), kind.first()],
+                            )?
+                            .get(0)?,
+                    };
+                    if n > kind.max() {
+                        return Err(ApiError::Internal(format!("the {} id space is used up", kind.name())));
+                    }
+                    t.exec("INSERT INTO numeric_ids(kind, wx, num) VALUES (?1, ?2, ?3)", args![kind.name(), id, n])?;
+                    next = Some(n + 1);
+                    out.push(n);
+                }
                 Ok(out)
             })
             .await
     }
 
-    /// The id number `num` stands for.
+    /// The id a number stands for.
     pub async fn lookup(&self, kind: IdKind, num: i64) -> ApiResult<Option<String>> {
         self.store
-            .read(move |c| {
-                Ok(c.query_row(
-                    "SELECT wx FROM numeric_ids WHERE kind = ?1 AND num = ?2",
-                    params![kind.name(), num],
-                    |r| r.get(0),
-                )
-                .optional()?)
+            .read(move |t| {
+                match t.opt("SELECT wx FROM numeric_ids WHERE kind = ?1 AND num = ?2", args![kind.name(), num])? {
+                    Some(r) => Ok(Some(r.get(0)?)),
+                    None => Ok(None),
+                }
             })
             .await
     }

@@ -4,8 +4,7 @@
 //! (reconciled later against WeChat's own database). WeChat's `MsgSvrID` is filled in once
 //! known, so `delete_message` can recall the very message.
 
-use rusqlite::{Connection, OptionalExtension, params};
-
+use super::sql::{DbError, Row, Tx, Value, args};
 use super::{Store, now};
 use crate::error::ApiResult;
 
@@ -78,7 +77,7 @@ pub struct SentLog<'a> {
 
 const COLUMNS: &str = "id, message_id, receiver, part, kind, content, state, sent_at, wx_msg_id, error";
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SentPart> {
+fn row(r: &Row) -> Result<SentPart, DbError> {
     Ok(SentPart {
         id: r.get(0)?,
         message_id: r.get(1)?,
@@ -86,45 +85,54 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SentPart> {
         part: r.get(3)?,
         kind: r.get(4)?,
         content: r.get(5)?,
-        state: SentState::parse(&r.get::<_, String>(6)?),
+        state: SentState::parse(&r.get::<String>(6)?),
         sent_at: r.get(7)?,
         wx_msg_id: r.get(8)?,
         error: r.get(9)?,
     })
 }
 
+fn rows(t: &mut Tx<'_>, sql: &str, params: &[Value]) -> Result<Vec<SentPart>, DbError> {
+    t.query(sql, params)?.iter().map(row).collect()
+}
+
 /// Records pending parts (numbered after the receiver's last part of this message) inside a
 /// caller's transaction; returns their row ids in order.
 pub(super) fn insert_pending(
-    c: &Connection,
+    t: &mut Tx<'_>,
     account: &str,
     message_id: &str,
     receiver: &str,
     parts: &[(String, String)],
-) -> rusqlite::Result<Vec<i64>> {
-    let last: i64 = c.query_row(
-        "SELECT COALESCE(MAX(part), 0) FROM sent_messages WHERE message_id = ?1 AND receiver = ?2",
-        [message_id, receiver],
-        |r| r.get(0),
-    )?;
-    let mut stmt = c.prepare_cached(
-        "INSERT INTO sent_messages(account, message_id, receiver, part, kind, content, state, sent_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7)",
-    )?;
+) -> Result<Vec<i64>, DbError> {
+    let last: i64 = t
+        .one(
+            "SELECT COALESCE(MAX(part), 0) FROM sent_messages WHERE message_id = ?1 AND receiver = ?2",
+            args![message_id, receiver],
+        )?
+        .get(0)?;
     let at = now();
     let mut ids = Vec::with_capacity(parts.len());
     for (i, (kind, content)) in parts.iter().enumerate() {
-        stmt.execute(params![account, message_id, receiver, last + 1 + i as i64, kind, content, at])?;
-        ids.push(c.last_insert_rowid());
+        let id = t
+            .one(
+                "INSERT INTO sent_messages(account, message_id, receiver, part, kind, content, state, sent_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7) RETURNING id",
+                args![account, message_id, receiver, last + 1 + i as i64, kind, content, at],
+            )?
+            .get(0)?;
+        ids.push(id);
     }
     Ok(ids)
 }
 
 /// Sets the outcome of parts inside a caller's transaction.
-pub(super) fn mark_all(c: &Connection, outcomes: &[(i64, SentState, Option<String>)]) -> rusqlite::Result<()> {
-    let mut stmt = c.prepare_cached("UPDATE sent_messages SET state = ?2, error = ?3 WHERE id = ?1")?;
+pub(super) fn mark_all(t: &mut Tx<'_>, outcomes: &[(i64, SentState, Option<String>)]) -> Result<(), DbError> {
     for (id, state, error) in outcomes {
-        stmt.execute(params![id, state.as_str(), error])?;
+        t.exec(
+            "UPDATE sent_messages SET state = ?2, error = ?3 WHERE id = ?1",
+            args![*id, state.as_str(), error.as_deref()],
+        )?;
     }
     Ok(())
 }
@@ -133,14 +141,7 @@ impl SentLog<'_> {
     /// Records the intent to send `parts` (`(kind, content)`) of `message_id` to `receiver`.
     pub async fn intend(&self, message_id: &str, receiver: &str, parts: Vec<(String, String)>) -> ApiResult<Vec<i64>> {
         let (account, message_id, receiver) = (self.account.to_owned(), message_id.to_owned(), receiver.to_owned());
-        self.store
-            .write_log(move |c| {
-                let tx = c.transaction()?;
-                let ids = insert_pending(&tx, &account, &message_id, &receiver, &parts)?;
-                tx.commit()?;
-                Ok(ids)
-            })
-            .await
+        self.store.write_log(move |t| Ok(insert_pending(t, &account, &message_id, &receiver, &parts)?)).await
     }
 
     /// Sets the outcome of parts.
@@ -148,23 +149,16 @@ impl SentLog<'_> {
         if outcomes.is_empty() {
             return Ok(());
         }
-        self.store
-            .write_log(move |c| {
-                let tx = c.transaction()?;
-                mark_all(&tx, &outcomes)?;
-                tx.commit()?;
-                Ok(())
-            })
-            .await
+        self.store.write_log(move |t| Ok(mark_all(t, &outcomes)?)).await
     }
 
     /// Records WeChat's id of a part (which also proves it was sent).
     pub async fn set_wx_id(&self, id: i64, wx_msg_id: i64) -> ApiResult<()> {
         self.store
-            .write_log(move |c| {
-                c.execute(
+            .write_log(move |t| {
+                t.exec(
                     "UPDATE sent_messages SET wx_msg_id = ?2, state = 'sent', error = NULL WHERE id = ?1",
-                    params![id, wx_msg_id],
+                    args![id, wx_msg_id],
                 )?;
                 Ok(())
             })
@@ -175,12 +169,14 @@ impl SentLog<'_> {
     pub async fn parts(&self, message_id: &str) -> ApiResult<Vec<SentPart>> {
         let (account, message_id) = (self.account.to_owned(), message_id.to_owned());
         self.store
-            .read_log(move |c| {
-                let mut stmt = c.prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM sent_messages WHERE account = ?1 AND message_id = ?2 ORDER BY receiver, part"
-                ))?;
-                let rows = stmt.query_map([account, message_id], row)?;
-                Ok(rows.collect::<Result<_, _>>()?)
+            .read_log(move |t| {
+                Ok(rows(
+                    t,
+                    &format!(
+                        "SELECT {COLUMNS} FROM sent_messages WHERE account = ?1 AND message_id = ?2 ORDER BY receiver, part"
+                    ),
+                    args![account, message_id],
+                )?)
             })
             .await
     }
@@ -189,12 +185,14 @@ impl SentLog<'_> {
     pub async fn parts_to(&self, message_id: &str, receiver: &str) -> ApiResult<Vec<SentPart>> {
         let (account, message_id, receiver) = (self.account.to_owned(), message_id.to_owned(), receiver.to_owned());
         self.store
-            .read_log(move |c| {
-                let mut stmt = c.prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM sent_messages WHERE account = ?1 AND message_id = ?2 AND receiver = ?3 ORDER BY part"
-                ))?;
-                let rows = stmt.query_map([account, message_id, receiver], row)?;
-                Ok(rows.collect::<Result<_, _>>()?)
+            .read_log(move |t| {
+                Ok(rows(
+                    t,
+                    &format!(
+                        "SELECT {COLUMNS} FROM sent_messages WHERE account = ?1 AND message_id = ?2 AND receiver = ?3 ORDER BY part"
+                    ),
+                    args![account, message_id, receiver],
+                )?)
             })
             .await
     }
@@ -203,12 +201,14 @@ impl SentLog<'_> {
     pub async fn unknown(&self, limit: usize) -> ApiResult<Vec<SentPart>> {
         let account = self.account.to_owned();
         self.store
-            .read_log(move |c| {
-                let mut stmt = c.prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM sent_messages WHERE account = ?1 AND state = 'unknown' ORDER BY id LIMIT ?2"
-                ))?;
-                let rows = stmt.query_map(params![account, limit as i64], row)?;
-                Ok(rows.collect::<Result<_, _>>()?)
+            .read_log(move |t| {
+                Ok(rows(
+                    t,
+                    &format!(
+                        "SELECT {COLUMNS} FROM sent_messages WHERE account = ?1 AND state = 'unknown' ORDER BY id LIMIT ?2"
+                    ),
+                    args![account, limit as i64],
+                )?)
             })
             .await
     }
@@ -217,13 +217,13 @@ impl SentLog<'_> {
     pub async fn taken_wx_ids(&self, receiver: &str, since: f64) -> ApiResult<std::collections::HashSet<i64>> {
         let (account, receiver) = (self.account.to_owned(), receiver.to_owned());
         self.store
-            .read_log(move |c| {
-                let mut stmt = c.prepare_cached(
+            .read_log(move |t| {
+                let ids = t.query(
                     "SELECT wx_msg_id FROM sent_messages
                      WHERE account = ?1 AND receiver = ?2 AND wx_msg_id IS NOT NULL AND sent_at >= ?3",
+                    args![account, receiver, since],
                 )?;
-                let ids = stmt.query_map(params![account, receiver, since], |r| r.get(0))?;
-                Ok(ids.collect::<Result<_, _>>()?)
+                Ok(ids.iter().map(|r| r.get(0)).collect::<Result<_, _>>()?)
             })
             .await
     }
@@ -231,8 +231,10 @@ impl SentLog<'_> {
     /// One part by row id.
     pub async fn get(&self, id: i64) -> ApiResult<Option<SentPart>> {
         self.store
-            .read_log(move |c| {
-                Ok(c.query_row(&format!("SELECT {COLUMNS} FROM sent_messages WHERE id = ?1"), [id], row).optional()?)
+            .read_log(move |t| {
+                Ok(rows(t, &format!("SELECT {COLUMNS} FROM sent_messages WHERE id = ?1"), args![id])?
+                    .into_iter()
+                    .next())
             })
             .await
     }
@@ -242,12 +244,12 @@ impl SentLog<'_> {
     pub async fn pending_to_unknown(&self) -> ApiResult<usize> {
         let account = self.account.to_owned();
         self.store
-            .write_log(move |c| {
-                Ok(c.execute(
+            .write_log(move |t| {
+                Ok(t.exec(
                     "UPDATE sent_messages SET state = 'unknown' WHERE account = ?1 AND state = 'pending'
                      AND message_id NOT IN (SELECT message_id FROM send_jobs WHERE state IN ('running', 'waiting_backend'))",
-                    [account],
-                )?)
+                    args![account],
+                )? as usize)
             })
             .await
     }
@@ -256,18 +258,20 @@ impl SentLog<'_> {
     pub async fn unknown_to_failed(&self, before: f64) -> ApiResult<usize> {
         let account = self.account.to_owned();
         self.store
-            .write_log(move |c| {
-                Ok(c.execute(
+            .write_log(move |t| {
+                Ok(t.exec(
                     "UPDATE sent_messages SET state = 'failed', error = 'WeChat has no record of this message'
                      WHERE account = ?1 AND state = 'unknown' AND sent_at < ?2",
-                    params![account, before],
-                )?)
+                    args![account, before],
+                )? as usize)
             })
             .await
     }
 
     /// Deletes rows older than `before` (unix seconds) of every account; returns how many.
     pub async fn trim(&self, before: f64) -> ApiResult<usize> {
-        self.store.write_log(move |c| Ok(c.execute("DELETE FROM sent_messages WHERE sent_at < ?1", [before])?)).await
+        self.store
+            .write_log(move |t| Ok(t.exec("DELETE FROM sent_messages WHERE sent_at < ?1", args![before])? as usize))
+            .await
     }
 }

@@ -38,7 +38,35 @@ pub(crate) fn test_config(dir: &std::path::Path, wcf_address: &str) -> Config {
     c.wcf.call_timeout_ms = 2000;
     c.wcf.login_check_ms = 100;
     c.enable_heart_beat = false;
+    if on_postgres() {
+        c.store.backend = wechat_http::config::StoreBackend::Postgres;
+        let url = crate::postgres::database().expect("WECHAT_HTTP_TEST_STORE=postgres needs PostgreSQL");
+        c.store.postgres_url = wechat_http::secret::Secret::new(url);
+    }
     c
+}
+
+/// Runs one statement with one real parameter (`$1`) directly on the gateway's store,
+/// whichever backend it is (tests that age rows).
+pub(crate) fn store_sql(config: &Config, sql: &str, value: f64) {
+    if on_postgres() {
+        let (url, sql) = (config.store.postgres_url.expose().to_owned(), sql.to_owned());
+        std::thread::spawn(move || {
+            let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            c.execute(&sql, &[&value]).unwrap();
+        })
+        .join()
+        .unwrap();
+    } else {
+        let db = rusqlite::Connection::open(config.db_dir_path.join("wechat-http.db")).unwrap();
+        db.execute(&sql.replace("$1", "?1"), [value]).unwrap();
+    }
+}
+
+/// True when the suite runs on PostgreSQL (`WECHAT_HTTP_TEST_STORE=postgres`, as
+/// `scripts/test` does for its second run).
+pub(crate) fn on_postgres() -> bool {
+    std::env::var("WECHAT_HTTP_TEST_STORE").as_deref() == Ok("postgres")
 }
 
 pub(crate) async fn spawn_app() -> TestApp {

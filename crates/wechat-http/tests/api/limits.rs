@@ -259,12 +259,10 @@ async fn identical_uploads_are_stored_once_and_old_rows_and_files_are_trimmed() 
     ]})).await;
     let job = app.ok("send_message", json!({"receivers": ["wxid_alice"], "message": "old news"})).await;
     let staged = app.sent().await[1]["path"].as_str().unwrap().to_owned();
-    let db = rusqlite::Connection::open(app.config.db_dir_path.join("wechat-http.db")).unwrap();
     let old = wechat_http::store::now() - 3.0 * 86_400.0;
-    db.execute("UPDATE sent_messages SET sent_at = ?1", [old]).unwrap();
-    db.execute("UPDATE send_jobs SET created_at = ?1, finished_at = ?1", [old]).unwrap();
-    db.execute("UPDATE files SET created_at = ?1", [old]).unwrap();
-    drop(db);
+    crate::helpers::store_sql(&app.config, "UPDATE sent_messages SET sent_at = $1", old);
+    crate::helpers::store_sql(&app.config, "UPDATE send_jobs SET created_at = $1, finished_at = $1", old);
+    crate::helpers::store_sql(&app.config, "UPDATE files SET created_at = $1", old);
     let three_days_ago = std::time::SystemTime::now() - Duration::from_secs(3 * 86_400);
     let staged_dir = std::path::Path::new(&staged).parent().unwrap().to_path_buf();
     std::fs::File::open(&staged_dir).unwrap().set_modified(three_days_ago).unwrap();

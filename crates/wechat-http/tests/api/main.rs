@@ -16,6 +16,7 @@ mod limits;
 mod media;
 mod onebot11;
 mod outcomes;
+mod postgres;
 mod protocol;
 mod security;
 mod send;
