@@ -31,6 +31,7 @@
 //! | `Logic` | 35001 | 200 |
 //! | `Timeout` | 36001 | 200 |
 //! | `Internal` | 20002 | 200 |
+//! | `Relayed` | the holder's | 200 |
 //!
 //! `Database`, `Filesystem` and `Internal` carry details (paths, SQL errors) that are logged
 //! with an error id; the client sees a plain message and the id (`wx.error_id`).
@@ -108,6 +109,14 @@ pub enum ApiError {
         "more than {0} failed sign-ins in the last minute; wait a minute and check the token (http_server.access_token)"
     )]
     TooManySignIns(usize),
+    /// The answer of the fleet node that ran a forwarded action: its retcode and message.
+    #[error("{message}")]
+    Relayed {
+        /// The holder's retcode.
+        retcode: i64,
+        /// The holder's message.
+        message: String,
+    },
     /// A resource (chat image, path) that does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -187,6 +196,7 @@ impl ApiError {
             Self::Logic(_) => retcode::LOGIC_ERROR + 1,
             Self::Timeout(_) => retcode::I_AM_TIRED + 1,
             Self::TooManySignIns(_) => retcode::I_AM_TIRED + 2,
+            Self::Relayed { retcode, .. } => *retcode,
             Self::Internal(_) => retcode::INTERNAL_HANDLER_ERROR,
         }
     }

@@ -79,6 +79,8 @@ pub struct Inner {
     pub ob11_ids: crate::onebot11::Ids,
     /// Console sign-ins.
     pub console_sessions: crate::console::session::Sessions,
+    /// This node's part in a fleet (`store.backend: postgres`); `None` for a single gateway.
+    pub fleet: Option<Arc<crate::fleet::Fleet>>,
     /// Stops every worker.
     pub stop: CancellationToken,
 }
@@ -159,23 +161,73 @@ impl Gateway {
         w
     }
 
+    /// True when this node runs durable channel `name` (always, outside a fleet).
+    pub fn holds_channel(&self, name: &str) -> bool {
+        self.fleet.as_ref().is_none_or(|f| f.holds_channel(name))
+    }
+
+    /// Waits until this node runs channel `name`; false when the gateway stops first.
+    pub async fn wait_for_channel(&self, name: &str) -> bool {
+        while !self.holds_channel(name) {
+            tokio::select! {
+                _ = self.stop.cancelled() => return false,
+                _ = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
+            }
+        }
+        !self.stop.is_cancelled()
+    }
+
+    /// Resolves when this node stops running channel `name` (never outside a fleet).
+    pub async fn channel_lost(&self, name: &str) {
+        if self.fleet.is_none() {
+            return std::future::pending().await;
+        }
+        while self.holds_channel(name) {
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+    }
+
     /// `get_status` data (also the `status` of `meta.status_update` and heartbeats): one bot
     /// per account with its own `online`.
     pub fn status(&self) -> Value {
-        let bots: Vec<Value> = self.accounts.iter().map(|a| a.status()).collect();
+        let mut bots: Vec<Value> = self.accounts.iter().map(|a| a.status()).collect();
         let healthy = self.store.healthy();
-        let all_online = self.accounts.iter().all(|a| a.backend.online());
+        let mut all_online = self.accounts.iter().all(|a| a.backend.online());
         let first = &self.accounts[0];
-        json!({
+        let mut backend = first.backend.state_name().to_owned();
+        if let Some(fleet) = &self.fleet {
+            // An account driven by another node is as that node last reported it.
+            all_online = true;
+            for (i, (bot, acct)) in bots.iter_mut().zip(&self.accounts).enumerate() {
+                let lease = fleet.account_lease(&acct.name);
+                let state = if acct.driving() {
+                    acct.backend.state_name().to_owned()
+                } else {
+                    lease.as_ref().map_or("unheld", |l| l.state.as_str()).to_owned()
+                };
+                bot["online"] = json!(state == "connected");
+                bot["wx.backend"] = json!(state);
+                bot["wx.node"] = json!(lease.map(|l| l.holder));
+                all_online &= state == "connected";
+                if i == 0 {
+                    backend = state;
+                }
+            }
+        }
+        let mut status = json!({
             "good": all_online && healthy,
             "bots": bots,
-            "wx.backend": first.backend.state_name(),
+            "wx.backend": backend,
             "wx.send_queue": self.accounts.iter().map(|a| a.queue.depth()).sum::<usize>(),
             "wx.store": if healthy { "ok" } else { "failing" },
             "wx.latest_event": self.outbox.latest(),
             "wx.websocket_clients": self.websocket_clients.load(std::sync::atomic::Ordering::SeqCst),
             "wx.dropped": self.outbox.dropped(),
             "wx.warnings": self.current_warnings(),
-        })
+        });
+        if let Some(fleet) = &self.fleet {
+            status["wx.fleet"] = fleet.status();
+        }
+        status
     }
 }

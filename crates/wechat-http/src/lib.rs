@@ -22,6 +22,7 @@ pub mod delivery;
 pub mod error;
 pub mod events;
 pub mod files;
+pub mod fleet;
 pub mod fsx;
 pub mod gateway;
 pub mod http;
@@ -109,7 +110,7 @@ pub async fn start_with_warnings(
             })??
         }
     };
-    let outbox = events::outbox::Outbox::open(store.clone()).await?;
+    let outbox = events::outbox::Outbox::open(store.clone(), store.backend() == store::Backend::Postgres).await?;
     // Every durable channel gets its cursor before anything can emit: a channel configured for
     // the first time starts here; one that existed resumes where it stopped.
     let mut channels: Vec<String> = config.http_post.iter().map(delivery::webhook::channel).collect();
@@ -126,12 +127,19 @@ pub async fn start_with_warnings(
     for channel in &channels {
         outbox.cursor(channel, outbox.latest()).await?;
     }
+    // In a fleet every durable channel but the long-poll cursor (any node answers long-polls)
+    // is run by one node at a time.
+    let fleet = (config.store.backend == config::StoreBackend::Postgres).then(|| {
+        let mut leased: Vec<String> =
+            channels.iter().filter(|c| c.as_str() != actions::LATEST_EVENTS_CHANNEL).cloned().collect();
+        leased.extend(config.nats.iter().map(delivery::nats::channel));
+        Arc::new(fleet::Fleet::new(&config, leased))
+    });
     let stop = CancellationToken::new();
     let (changes_tx, mut changes) = tokio::sync::mpsc::unbounded_channel::<String>();
     let entries = config.account_configs();
     let own_folders = !config.accounts.is_empty();
     let mut accounts = Vec::with_capacity(entries.len());
-    let mut receivers = Vec::with_capacity(entries.len());
     for entry in entries {
         let parts = account::Parts {
             store: store.clone(),
@@ -139,9 +147,7 @@ pub async fn start_with_warnings(
             changes: changes_tx.clone(),
             stop: stop.clone(),
         };
-        let (acct, rx) = account::Account::open(config.clone(), entry, own_folders, parts).await?;
-        accounts.push(acct);
-        receivers.push(rx);
+        accounts.push(account::Account::open(config.clone(), entry, own_folders, parts).await?);
     }
     let mut warnings = load_warnings;
     warnings.extend(config.warnings());
@@ -155,16 +161,16 @@ pub async fn start_with_warnings(
         websocket_clients: Default::default(),
         ob11_ids: onebot11::Ids::new(),
         console_sessions: Default::default(),
+        fleet: fleet.clone(),
         stop: stop.clone(),
     });
     let mut tasks = Vec::new();
-    for (acct, rx) in gateway.accounts.iter().zip(receivers) {
-        if acct.config.wcf.receive_mode == config::ReceiveMode::Poll {
-            tasks.push(tokio::spawn(account::receive::Polling::new(acct.clone()).run()));
+    // A single gateway drives every account from the start; a node of a fleet only those
+    // whose lease it takes (the fleet worker starts and stops them).
+    if gateway.fleet.is_none() {
+        for acct in gateway.accounts.iter() {
+            tasks.extend(acct.start_driving());
         }
-        // In poll mode the receiver only follows the connection state; the pump handles that.
-        tasks.push(tokio::spawn(account::receive::Receiving::new(acct.clone(), rx).run()));
-        tasks.push(tokio::spawn(account::upkeep::run(acct.clone(), Duration::from_secs(60))));
     }
     // One meta.status_update at start, and one for every change of any account.
     events::emit(&gateway, events::status_update(&gateway)).await;
@@ -219,15 +225,14 @@ pub async fn start_with_warnings(
         }
     }
     for (job, name) in gateway.store.jobs().active().await? {
-        match gateway.accounts.iter().find(|a| a.name == name) {
-            Some(acct) => {
-                tracing::info!(job, account = %name, "resuming a broadcast job");
-                send::jobs::spawn(acct.clone(), job);
-            }
-            None => {
-                tracing::warn!(job, account = %name, "a broadcast job belongs to an account no longer configured; it waits")
-            }
+        if !gateway.accounts.iter().any(|a| a.name == name) {
+            tracing::warn!(job, account = %name, "a broadcast job belongs to an account no longer configured; it waits")
         }
+    }
+    if let Some(fleet) = gateway.fleet.clone() {
+        // The first round before serving: a node takes the free leases before it answers.
+        fleet.step(&gateway).await;
+        tasks.push(tokio::spawn(fleet.run(gateway.clone())));
     }
     let addr = listener.local_addr()?;
     let limits = http::server::Limits {
@@ -368,8 +373,12 @@ impl Running {
         self.gateway.outbox.close(Duration::from_secs(2)).await;
         // Like the official client at exit: switch pushing off, so the next client of this
         // WeChatFerry (which keeps receiving on otherwise) can switch it on again.
-        let offs =
-            self.gateway.accounts.iter().filter(|a| a.config.wcf.receive_mode == config::ReceiveMode::Push).map(|a| {
+        let offs = self
+            .gateway
+            .accounts
+            .iter()
+            .filter(|a| a.driving() && a.config.wcf.receive_mode == config::ReceiveMode::Push)
+            .map(|a| {
                 let client = a.backend.client.clone();
                 async move {
                     let _ = tokio::time::timeout(Duration::from_secs(1), client.disable_receiving()).await;
@@ -377,6 +386,10 @@ impl Running {
                 }
             });
         futures_util::future::join_all(offs).await;
+        // Another node may take this one's accounts and channels at once.
+        if let Some(fleet) = &self.gateway.fleet {
+            fleet.release_all(&self.gateway).await;
+        }
     }
 }
 

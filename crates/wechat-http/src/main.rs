@@ -34,6 +34,24 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// A fleet of nodes sharing a PostgreSQL store.
+    Fleet {
+        #[command(subcommand)]
+        command: FleetCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum FleetCommand {
+    /// Print the nodes, the account leases and the channel leases, from the shared store.
+    Status {
+        /// The fleet's config file (its `store.postgres_url` is read).
+        #[arg(long, env = "WECHAT_HTTP_CONFIG", default_value = "config.yaml")]
+        config: PathBuf,
+        /// Print JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -73,6 +91,16 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Fleet { command: FleetCommand::Status { config, json } } => match fleet_status(&config, json) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("wechat-http: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Serve { config, demo, accounts } => {
             tracing_subscriber::fmt()
                 .with_env_filter(
@@ -99,6 +127,63 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// `wechat-http fleet status`: what the shared store says about the fleet.
+fn fleet_status(path: &std::path::Path, as_json: bool) -> Result<String, String> {
+    if !path.exists() {
+        return Err(format!("{} does not exist: give the fleet's config with --config", path.display()));
+    }
+    let config = Config::load(path).map_err(|e| e.to_string())?.config;
+    if config.store.backend != wechat_http::config::StoreBackend::Postgres {
+        return Err(format!(
+            "{} uses store.backend: sqlite — a single gateway, not a fleet (set store.backend: postgres and store.postgres_url)",
+            path.display()
+        ));
+    }
+    let store =
+        wechat_http::store::Store::open_postgres(config.store.postgres_url.expose()).map_err(|e| e.to_string())?;
+    let rt = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let rows = rt.block_on(async {
+        let f = store.fleet();
+        wechat_http::error::ApiResult::Ok((f.clock().await?, f.nodes().await?, f.leases().await?))
+    });
+    drop(store);
+    let (clock, nodes, leases) = rows.map_err(|e| format!("cannot read the fleet: {e}"))?;
+    let lease = config.fleet.lease_seconds as f64;
+    if as_json {
+        let v = serde_json::json!({
+            "clock": clock,
+            "lease_seconds": config.fleet.lease_seconds,
+            "nodes": nodes.iter().map(|n| serde_json::json!({
+                "id": n.id, "address": n.address, "alive": clock - n.seen_at <= lease,
+                "started_at": n.started_at, "seen_at": n.seen_at,
+            })).collect::<Vec<_>>(),
+            "leases": leases.iter().map(|l| serde_json::json!({
+                "kind": l.kind, "name": l.name, "holder": l.holder, "held": l.expires_at >= clock,
+                "expires_in": ((l.expires_at - clock) * 10.0).round() / 10.0, "state": l.state,
+            })).collect::<Vec<_>>(),
+        });
+        return Ok(format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default()));
+    }
+    let mut out = format!("nodes ({}; alive = a heartbeat within {lease} s)\n", nodes.len());
+    out += &format!("  {:<24} {:<32} {:<6} {}\n", "ID", "ADDRESS", "STATE", "LAST SEEN");
+    for n in &nodes {
+        let state = if clock - n.seen_at <= lease { "alive" } else { "gone" };
+        out += &format!("  {:<24} {:<32} {:<6} {:.1} s ago\n", n.id, n.address, state, clock - n.seen_at);
+    }
+    for (kind, title) in [("account", "accounts"), ("channel", "channels")] {
+        let rows: Vec<_> = leases.iter().filter(|l| l.kind == kind).collect();
+        out += &format!("{title} ({})\n", rows.len());
+        out += &format!("  {:<40} {:<24} {:<20} {}\n", "NAME", "HOLDER", "LEASE", "STATE");
+        for l in rows {
+            let left = l.expires_at - clock;
+            let lease = if left >= 0.0 { format!("{left:.1} s left") } else { format!("expired {:.1} s ago", -left) };
+            let holder = if left >= 0.0 { l.holder.as_str() } else { "(none)" };
+            out += &format!("  {:<40} {:<24} {:<20} {}\n", l.name, holder, lease, l.state);
+        }
+    }
+    Ok(out)
 }
 
 async fn serve(path: PathBuf, demo: Option<usize>) -> Result<(), String> {

@@ -14,7 +14,7 @@ use crate::error::{ApiError, ApiResult};
 pub struct Backend {
     /// The command-channel client.
     pub client: wcf::Client,
-    state: watch::Receiver<ConnectionState>,
+    state: RwLock<watch::Receiver<ConnectionState>>,
     me: RwLock<Option<UserInfo>>,
     /// The wxid last seen (also from the store, before WeChat answers), for routing.
     known_wxid: RwLock<String>,
@@ -23,17 +23,24 @@ pub struct Backend {
 impl Backend {
     /// Wraps a client whose receiver publishes `state`.
     pub fn new(client: wcf::Client, state: watch::Receiver<ConnectionState>, known_wxid: String) -> Self {
-        Self { client, state, me: RwLock::new(None), known_wxid: RwLock::new(known_wxid) }
+        Self { client, state: RwLock::new(state), me: RwLock::new(None), known_wxid: RwLock::new(known_wxid) }
+    }
+
+    /// Follows the state of a new receiver (this node started driving the account), or none:
+    /// `Disconnected` for good (it stopped).
+    pub fn follow(&self, state: Option<watch::Receiver<ConnectionState>>) {
+        let state = state.unwrap_or_else(|| watch::channel(ConnectionState::Disconnected).1);
+        *self.state.write().unwrap_or_else(|p| p.into_inner()) = state;
     }
 
     /// Current connection state.
     pub fn state(&self) -> ConnectionState {
-        *self.state.borrow()
+        *self.state.read().unwrap_or_else(|p| p.into_inner()).borrow()
     }
 
     /// A watch of the connection state.
     pub fn watch(&self) -> watch::Receiver<ConnectionState> {
-        self.state.clone()
+        self.state.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// True when connected and logged in.

@@ -70,6 +70,9 @@ pub struct Account {
     pub settings: Arc<Config>,
     changes: mpsc::UnboundedSender<String>,
     stop: CancellationToken,
+    /// Stops the workers of the current drive (a child of `stop`).
+    drive: std::sync::Mutex<CancellationToken>,
+    driving: std::sync::atomic::AtomicBool,
     me: std::sync::Weak<Account>,
 }
 
@@ -86,26 +89,19 @@ pub struct Parts {
 }
 
 impl Account {
-    /// Opens an account: its client (nothing dialled yet), receiver, folders and queue.
+    /// Opens an account: its client (nothing dialled yet), folders and queue. Nothing talks
+    /// to WeChat until [`Account::start_driving`].
     pub async fn open(
         config: Arc<Config>,
         entry: AccountEntry,
         own_folders: bool,
         parts: Parts,
-    ) -> ApiResult<(Arc<Self>, wcf::Receiver)> {
+    ) -> ApiResult<Arc<Self>> {
         let client = wcf::Client::new(wcf::ClientOptions {
             call_timeout: Duration::from_millis(entry.wcf.call_timeout_ms),
             ..wcf::ClientOptions::new(entry.wcf.address.clone())
         })
         .map_err(|e| crate::error::ApiError::Internal(format!("account {}: {e}", entry.name)))?;
-        let receiver = wcf::Receiver::start(
-            client.clone(),
-            wcf::ReceiverOptions {
-                login_poll: Duration::from_millis(entry.wcf.login_check_ms),
-                push: entry.wcf.receive_mode == crate::config::ReceiveMode::Push,
-                ..wcf::ReceiverOptions::default()
-            },
-        );
         let known_wxid = parts
             .store
             .accounts()
@@ -123,7 +119,11 @@ impl Account {
         let media = Media::new(&config, &entry, own_folders)?;
         let account = Arc::new_cyclic(|me| Self {
             name: entry.name.clone(),
-            backend: Backend::new(client.clone(), receiver.state(), known_wxid),
+            backend: Backend::new(
+                client.clone(),
+                tokio::sync::watch::channel(wcf::ConnectionState::Disconnected).1,
+                known_wxid,
+            ),
             contacts: ContactCache::new(client),
             db: WeChatDb::new(),
             rooms: rooms::Rooms::new(),
@@ -138,10 +138,71 @@ impl Account {
             settings: config,
             config: entry,
             changes: parts.changes,
+            drive: std::sync::Mutex::new(parts.stop.child_token()),
+            driving: Default::default(),
             stop: parts.stop,
             me: me.clone(),
         });
-        Ok((account, receiver))
+        Ok(account)
+    }
+
+    /// Starts driving this account's WeChat: the receiver (which dials WeChatFerry), the
+    /// receiving and upkeep workers, and the account's unfinished broadcast jobs. One node of a
+    /// fleet does this while it holds the account's lease; a single gateway at start.
+    pub fn start_driving(self: &Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {
+        let token = self.stop.child_token();
+        *self.drive.lock().unwrap_or_else(|p| p.into_inner()) = token;
+        let receiver = wcf::Receiver::start(
+            self.backend.client.clone(),
+            wcf::ReceiverOptions {
+                login_poll: Duration::from_millis(self.config.wcf.login_check_ms),
+                push: self.config.wcf.receive_mode == crate::config::ReceiveMode::Push,
+                ..wcf::ReceiverOptions::default()
+            },
+        );
+        self.backend.follow(Some(receiver.state()));
+        self.driving.store(true, std::sync::atomic::Ordering::SeqCst);
+        let mut tasks = Vec::new();
+        if self.config.wcf.receive_mode == crate::config::ReceiveMode::Poll {
+            tasks.push(tokio::spawn(receive::Polling::new(self.clone()).run()));
+        }
+        // In poll mode the receiver only follows the connection state; the pump handles that.
+        tasks.push(tokio::spawn(receive::Receiving::new(self.clone(), receiver).run()));
+        tasks.push(tokio::spawn(upkeep::run(self.clone(), Duration::from_secs(60))));
+        let me = self.clone();
+        tasks.push(tokio::spawn(async move {
+            match me.store.jobs().active().await {
+                Ok(jobs) => {
+                    for (job, _) in jobs.into_iter().filter(|(_, name)| *name == me.name) {
+                        tracing::info!(job, account = %me.name, "resuming a broadcast job");
+                        crate::send::jobs::spawn(me.clone(), job);
+                    }
+                }
+                Err(e) => tracing::error!(account = %me.name, error = %e, "cannot list unfinished broadcast jobs"),
+            }
+        }));
+        tasks
+    }
+
+    /// Stops driving: the workers and jobs of this drive stop, pushing is switched off and
+    /// the link to WeChatFerry closed, so another node can take the account over.
+    pub async fn stop_driving(&self) {
+        if !self.driving.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        self.drive.lock().unwrap_or_else(|p| p.into_inner()).cancel();
+        let client = self.backend.client.clone();
+        if self.config.wcf.receive_mode == crate::config::ReceiveMode::Push {
+            let _ = tokio::time::timeout(Duration::from_secs(1), client.disable_receiving()).await;
+        }
+        client.disconnect().await;
+        self.backend.follow(None);
+        self.status_changed();
+    }
+
+    /// True while this node drives the account's WeChat.
+    pub fn driving(&self) -> bool {
+        self.driving.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// A shared handle to this account (for work that outlives a request).
@@ -188,14 +249,15 @@ impl Account {
         }
     }
 
-    /// Resolves when the gateway is shutting down.
+    /// Resolves when the gateway is shutting down or this node stops driving the account.
     pub async fn stopped(&self) {
-        self.stop.cancelled().await
+        let token = self.drive.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        token.cancelled().await
     }
 
-    /// True once the gateway is shutting down.
+    /// True once the gateway is shutting down or this node stopped driving the account.
     pub fn stopping(&self) -> bool {
-        self.stop.is_cancelled()
+        self.drive.lock().unwrap_or_else(|p| p.into_inner()).is_cancelled()
     }
 
     /// The shutdown token (for workers that spawn tasks).

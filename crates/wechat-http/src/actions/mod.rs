@@ -304,6 +304,12 @@ pub async fn dispatch(gateway: &Gateway, name: &str, call: Call) -> ApiResult<Da
         _ => {}
     }
     let account: &Arc<Account> = gateway.route(call.selector.as_deref())?;
+    // In a fleet, the node that drives the account runs its actions.
+    if let Some(fleet) = &gateway.fleet
+        && !account.driving()
+    {
+        return fleet.forward(gateway, &account.name, name, &call).await;
+    }
     let a = account.as_ref();
     Ok(match name {
         "send_message" => messages::send_message(account, p).await?,

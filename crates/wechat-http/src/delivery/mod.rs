@@ -55,6 +55,33 @@ impl Cursor {
         &self.name
     }
 
+    /// Saves where this node got to, then waits until it runs the channel (a fleet's
+    /// channel lease) and picks up the stored cursor, which another node may have moved.
+    /// False when the gateway stops first.
+    pub async fn wait_for_lease(&mut self, gateway: &crate::gateway::Gateway) -> bool {
+        self.save(&gateway.outbox, true).await;
+        if !gateway.wait_for_channel(&self.name).await {
+            return false;
+        }
+        loop {
+            match gateway.outbox.cursor(&self.name, gateway.outbox.latest()).await {
+                Ok(at) => {
+                    tracing::info!(channel = %self.name, at, "resuming the channel from the shared cursor");
+                    (self.at, self.saved, self.saved_at) = (at, at, Instant::now());
+                    self.pending.clear();
+                    return true;
+                }
+                Err(e) => {
+                    tracing::warn!(channel = %self.name, error = %e, "cannot read the channel's cursor");
+                    tokio::select! {
+                        _ = gateway.stop.cancelled() => return false,
+                        _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        }
+    }
+
     /// The next event past the cursor that `filter` admits.
     pub async fn next(&mut self, outbox: &Outbox, filter: &EventFilter) -> ApiResult<Next> {
         if self.pending.is_empty() {

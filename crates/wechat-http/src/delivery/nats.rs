@@ -467,6 +467,13 @@ impl NatsChannel {
                 self.cursor.save(&self.gateway.outbox, true).await;
                 return;
             }
+            if !self.gateway.holds_channel(self.cursor.name()) {
+                let gateway = self.gateway.clone();
+                if !self.cursor.wait_for_lease(&gateway).await {
+                    return;
+                }
+                continue;
+            }
             match self.step().await {
                 Ok(Step::Delivered(_) | Step::Skipped(_)) => continue,
                 Ok(Step::Idle) => {}

@@ -737,7 +737,7 @@ async fn reverse_loop(gateway: Gateway, target: WebsocketReverse, v11_account: O
     let interval = Duration::from_millis(target.reconnect_interval.max(100));
     let mut failures = 0u32;
     loop {
-        if gateway.stop.is_cancelled() {
+        if gateway.stop.is_cancelled() || !gateway.wait_for_channel(&channel).await {
             return;
         }
         let (self_id, filter, dialect) = match &v11_account {
@@ -775,8 +775,14 @@ async fn reverse_loop(gateway: Gateway, target: WebsocketReverse, v11_account: O
                 match gateway.outbox.cursor(&channel, gateway.outbox.latest()).await {
                     Ok(after) => {
                         let start = Start { after, durable: Some(channel.clone()), filter, dialect };
-                        connection(gateway.clone(), ws, start).await;
-                        tracing::warn!(url = %target.url, %account, "{what} disconnected; reconnecting");
+                        tokio::select! {
+                            _ = connection(gateway.clone(), ws, start) => {
+                                tracing::warn!(url = %target.url, %account, "{what} disconnected; reconnecting");
+                            }
+                            _ = gateway.channel_lost(&channel) => {
+                                tracing::warn!(url = %target.url, %account, "another node runs the {what} now; disconnected here");
+                            }
+                        }
                     }
                     Err(e) => tracing::error!(error = %e, "cannot read a reverse WebSocket cursor"),
                 }

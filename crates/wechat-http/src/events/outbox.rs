@@ -6,6 +6,10 @@
 //! The newest events stay in memory, shared (`Arc`) by every channel that reads them, so a
 //! hundred WebSocket clients cost one copy of an event, not a hundred.
 //!
+//! Shared (a fleet's PostgreSQL): other nodes append too, so there is no in-memory tail (it
+//! would hide their events) and a follower polls the newest sequence every
+//! [`FOLLOW_EVERY`] to wake this node's readers.
+//!
 //! Retention: events beyond `events.retention_count` or older than `events.retention_hours`
 //! are deleted; events a channel had not delivered yet are counted as dropped for it.
 
@@ -24,6 +28,8 @@ use crate::store::{Store, StoredEvent, now};
 
 /// Largest batch committed at once.
 const MAX_BATCH: usize = 1024;
+/// How often a shared outbox looks for other nodes' events.
+pub const FOLLOW_EVERY: Duration = Duration::from_millis(200);
 /// Events kept in memory at most.
 const TAIL_EVENTS: usize = 4096;
 /// Bytes of events kept in memory at most.
@@ -100,14 +106,20 @@ impl std::fmt::Debug for Outbox {
 
 impl Outbox {
     /// Opens the outbox on `store` and starts its writer (which stops when `stop` fires, after
-    /// committing what was queued).
-    pub async fn open(store: Store) -> ApiResult<Arc<Self>> {
+    /// committing what was queued); `shared` when other nodes append to the same store.
+    pub async fn open(store: Store, shared: bool) -> ApiResult<Arc<Self>> {
         let max = store.events().latest().await?;
         let (latest_tx, latest) = watch::channel(max);
+        let latest_tx = Arc::new(latest_tx);
         let (tx, rx) = mpsc::channel(8192);
         let tail: Arc<Mutex<Tail>> = Arc::default();
         let stop = CancellationToken::new();
-        let writer = tokio::spawn(writer(store.clone(), rx, latest_tx, tail.clone(), stop.clone()));
+        let keep_tail = !shared;
+        let writer =
+            tokio::spawn(writer(store.clone(), rx, latest_tx.clone(), keep_tail.then(|| tail.clone()), stop.clone()));
+        if shared {
+            tokio::spawn(follow(store.clone(), latest_tx, stop.clone()));
+        }
         let outbox = Arc::new(Self {
             store,
             tx,
@@ -253,11 +265,35 @@ fn to_row(d: Draft) -> NewEvent {
     }
 }
 
+/// Raises `latest` to `seq` (never lowers it).
+fn raise(latest: &watch::Sender<i64>, seq: i64) {
+    latest.send_if_modified(|v| {
+        let higher = seq > *v;
+        if higher {
+            *v = seq;
+        }
+        higher
+    });
+}
+
+/// A shared outbox's follower: wakes readers when other nodes commit events.
+async fn follow(store: Store, latest: Arc<watch::Sender<i64>>, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(FOLLOW_EVERY) => {}
+        }
+        if let Ok(seq) = store.events().latest().await {
+            raise(&latest, seq);
+        }
+    }
+}
+
 async fn writer(
     store: Store,
     mut rx: mpsc::Receiver<Pending>,
-    latest: watch::Sender<i64>,
-    tail: Arc<Mutex<Tail>>,
+    latest: Arc<watch::Sender<i64>>,
+    tail: Option<Arc<Mutex<Tail>>>,
     stop: CancellationToken,
 ) {
     loop {
@@ -289,8 +325,8 @@ async fn writer(
             .collect();
         match store.events().insert(rows).await {
             Ok(inserted) => {
-                let mut max = None;
-                {
+                let max = inserted.iter().flatten().map(|(seq, _)| *seq).max();
+                if let Some(tail) = &tail {
                     let mut t = tail.lock().unwrap_or_else(|p| p.into_inner());
                     for (seq, r) in inserted.iter().flatten() {
                         t.push(Arc::new(StoredEvent {
@@ -300,11 +336,10 @@ async fn writer(
                             text: Arc::from(with_id(*seq, &r.body)),
                             legacy: r.legacy.as_ref().map(|l| Arc::from(with_id(*seq, l))),
                         }));
-                        max = Some(*seq);
                     }
                 }
                 if let Some(max) = max {
-                    latest.send_replace(max);
+                    raise(&latest, max);
                 }
                 for (done, row) in replies.into_iter().zip(inserted) {
                     if let Some(done) = done {

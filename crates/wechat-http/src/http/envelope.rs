@@ -18,6 +18,8 @@ pub struct Call {
     pub echo: Option<Value>,
     /// The account named by `self.user_id` or `self_id`.
     pub selector: Option<String>,
+    /// The fleet node that forwarded this call (header `X-WeChat-Http-Forwarded-By`).
+    pub forwarded_by: Option<String>,
 }
 
 /// Parses an envelope object. With `flat_params` (at `POST /<action>`) a body without
@@ -76,7 +78,7 @@ pub fn parse(body: Option<Value>, flat_params: bool) -> Result<Call, (ApiError, 
         Some(Value::String(_) | Value::Number(_)) => {}
         Some(_) => return bad("`self_id` must be the account's wxid or name (a string)"),
     }
-    Ok(Call { action, params: Params(params), echo, selector })
+    Ok(Call { action, params: Params(params), echo, selector, forwarded_by: None })
 }
 
 #[cfg(test)]

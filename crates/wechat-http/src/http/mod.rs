@@ -128,12 +128,14 @@ async fn root(
 ) -> Response {
     match *req.method() {
         Method::POST => {
+            let forwarded_by = forwarded_by(&req);
             let body = match read_json(&gateway, req).await {
                 Ok(b) => b,
                 Err(e) => return error_response(e, None),
             };
             match envelope::parse(body, false) {
                 Ok(call) => match call.action.clone() {
+                    Some(a) if forwarded_by.is_some() => run(&gateway, &a, envelope::Call { forwarded_by, ..call }).await,
                     Some(a) => run(&gateway, &a, call).await,
                     None => error_response(
                         ApiError::BadRequest("missing `action`: POST / takes {\"action\": \"<name>\", \"params\": {…}}".into()),
@@ -153,6 +155,11 @@ async fn root(
         },
         _ => not_allowed("POST", "POST OneBot 12 actions to /, or open a WebSocket with GET + Upgrade".into()),
     }
+}
+
+/// The fleet node that forwarded this request, if any.
+fn forwarded_by(req: &Request) -> Option<String> {
+    req.headers().get(crate::fleet::FORWARDED_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
 fn unknown_path(action: &str) -> Response {
@@ -212,7 +219,7 @@ async fn action(State(gateway): State<Gateway>, path: Result<Path<String>, PathR
                     }
                 }
             }
-            let call = envelope::Call { action: None, params: Params(params), echo, selector };
+            let call = envelope::Call { action: None, params: Params(params), echo, selector, forwarded_by: None };
             run(&gateway, &action, call).await
         }
         Method::GET | Method::HEAD => not_allowed("POST", format!("{action} changes state: use POST /{action}")),

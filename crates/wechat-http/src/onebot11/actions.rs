@@ -116,6 +116,7 @@ async fn v12(gateway: &Gateway, account: &Account, name: &str, params: Value) ->
         params: Params(params.as_object().cloned().unwrap_or_default()),
         echo: None,
         selector: Some(account.name.clone()),
+        forwarded_by: None,
     };
     match crate::actions::dispatch(gateway, name, call).await? {
         Data::Value(v) => Ok(v),

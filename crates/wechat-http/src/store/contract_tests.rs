@@ -172,17 +172,17 @@ async fn contract(store: Store) {
     // Leases: one holder; renewals keep it; an expired one is taken; a release frees it.
     let fleet = store.fleet();
     fleet.heartbeat("n1", "http://127.0.0.1:1", now()).await.unwrap();
-    assert!(fleet.claim("account", "a", "n1", 30.0).await.unwrap());
-    assert!(!fleet.claim("account", "a", "n2", 30.0).await.unwrap(), "held by n1");
-    assert!(fleet.claim("account", "a", "n1", 30.0).await.unwrap(), "n1 renews");
+    assert!(fleet.claim("account", "a", "n1", 30.0, "connected").await.unwrap());
+    assert!(!fleet.claim("account", "a", "n2", 30.0, "connected").await.unwrap(), "held by n1");
+    assert!(fleet.claim("account", "a", "n1", 30.0, "connected").await.unwrap(), "n1 renews");
     assert_eq!(fleet.holder("account", "a").await.unwrap(), Some(("n1".into(), "http://127.0.0.1:1".into())));
-    assert!(fleet.claim("account", "b", "n2", -1.0).await.unwrap());
+    assert!(fleet.claim("account", "b", "n2", -1.0, "connected").await.unwrap());
     assert_eq!(fleet.holder("account", "b").await.unwrap(), None, "an expired lease has no holder");
-    assert!(fleet.claim("account", "b", "n1", 30.0).await.unwrap(), "an expired lease is taken");
+    assert!(fleet.claim("account", "b", "n1", 30.0, "connected").await.unwrap(), "an expired lease is taken");
     fleet.release("account", "a", "n2").await.unwrap();
     assert!(fleet.holder("account", "a").await.unwrap().is_some(), "only the holder releases");
     fleet.release("account", "a", "n1").await.unwrap();
-    assert!(fleet.claim("account", "a", "n2", 30.0).await.unwrap());
+    assert!(fleet.claim("account", "a", "n2", 30.0, "connected").await.unwrap());
     assert_eq!(fleet.leases().await.unwrap().len(), 2);
     assert_eq!(fleet.nodes().await.unwrap()[0].id, "n1");
     assert!((fleet.clock().await.unwrap() - now()).abs() < 60.0);

@@ -37,6 +37,8 @@ pub struct LeaseRow {
     pub expires_at: f64,
     /// Since when the holder holds it.
     pub acquired_at: f64,
+    /// What the holder reported with its last renewal (an account's link: `connected`, …).
+    pub state: String,
 }
 
 /// Nodes and leases.
@@ -77,22 +79,23 @@ impl FleetRows<'_> {
             .await
     }
 
-    /// Takes or renews lease `kind`/`name` for `holder` for `seconds`; true when `holder`
-    /// holds it afterwards.
-    pub async fn claim(&self, kind: &str, name: &str, holder: &str, seconds: f64) -> ApiResult<bool> {
-        let (kind, name, holder) = (kind.to_owned(), name.to_owned(), holder.to_owned());
+    /// Takes or renews lease `kind`/`name` for `holder` for `seconds`, recording `state`;
+    /// true when `holder` holds it afterwards.
+    pub async fn claim(&self, kind: &str, name: &str, holder: &str, seconds: f64, state: &str) -> ApiResult<bool> {
+        let (kind, name, holder, state) = (kind.to_owned(), name.to_owned(), holder.to_owned(), state.to_owned());
         self.store
             .write(move |t| {
                 let sql = format!(
-                    "INSERT INTO leases(kind, name, holder, expires_at, acquired_at) VALUES (?1, ?2, ?3, {now} + ?4, {now})
+                    "INSERT INTO leases(kind, name, holder, expires_at, acquired_at, state) VALUES (?1, ?2, ?3, {now} + ?4, {now}, ?5)
                      ON CONFLICT(kind, name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at,
+                        state = excluded.state,
                         acquired_at = CASE WHEN leases.holder = excluded.holder AND leases.expires_at >= excluded.acquired_at
                                       THEN leases.acquired_at ELSE excluded.acquired_at END
                      WHERE leases.holder = excluded.holder OR leases.expires_at < excluded.acquired_at
                      RETURNING holder",
                     now = clock(t)
                 );
-                Ok(t.opt(&sql, args![kind, name, holder, seconds])?.is_some())
+                Ok(t.opt(&sql, args![kind, name, holder, seconds, state])?.is_some())
             })
             .await
     }
@@ -131,8 +134,10 @@ impl FleetRows<'_> {
     pub async fn leases(&self) -> ApiResult<Vec<LeaseRow>> {
         self.store
             .read(|t| {
-                let rows =
-                    t.query("SELECT kind, name, holder, expires_at, acquired_at FROM leases ORDER BY kind, name", &[])?;
+                let rows = t.query(
+                    "SELECT kind, name, holder, expires_at, acquired_at, state FROM leases ORDER BY kind, name",
+                    &[],
+                )?;
                 rows.iter()
                     .map(|r| {
                         Ok(LeaseRow {
@@ -141,6 +146,7 @@ impl FleetRows<'_> {
                             holder: r.get(2)?,
                             expires_at: r.get(3)?,
                             acquired_at: r.get(4)?,
+                            state: r.get(5)?,
                         })
                     })
                     .collect()

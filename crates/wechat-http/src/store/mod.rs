@@ -221,6 +221,7 @@ const MIGRATIONS: &[&str] = &[
         holder TEXT NOT NULL,
         expires_at REAL NOT NULL,
         acquired_at REAL NOT NULL,
+        state TEXT NOT NULL DEFAULT '',
         PRIMARY KEY(kind, name));",
 ];
 
@@ -344,6 +345,7 @@ const PG_MIGRATIONS: &[&str] = &[
         holder TEXT NOT NULL,
         expires_at DOUBLE PRECISION NOT NULL,
         acquired_at DOUBLE PRECISION NOT NULL,
+        state TEXT NOT NULL DEFAULT '',
         PRIMARY KEY(kind, name));",
 ];
 
