@@ -92,3 +92,55 @@ def start_emulator(fixture=None):
     """An emulator process on free ports (optionally with a fixture file): (port, Control, proc)."""
     port, control, proc, _ = launch_emulator(fixture)
     return port, control, proc
+
+
+PG_USER, PG_PASSWORD = "wechat", "pg-crosscheck-secret"
+
+
+def postgres_bin():
+    """Debian's PostgreSQL binaries folder, or None."""
+    import glob
+    dirs = sorted(d for d in glob.glob("/usr/lib/postgresql/*/bin") if os.path.exists(os.path.join(d, "initdb")))
+    return dirs[-1] if dirs else None
+
+
+def start_postgres():
+    """A PostgreSQL cluster in a temp folder on a free loopback port (as `nobody` when we are
+    root: PostgreSQL refuses root), SCRAM passwords: (url, stop)."""
+    import shutil
+    import signal
+    bindir = postgres_bin()
+    if not bindir:
+        raise RuntimeError("PostgreSQL is not installed (apt install postgresql)")
+    d = tempfile.mkdtemp(prefix="wechat-http-pg-")
+    pw = os.path.join(d, "pw")
+    Path(pw).write_text(PG_PASSWORD)
+    prefix = []
+    if os.geteuid() == 0:
+        subprocess.run(["chown", "-R", "65534:65534", d], check=True)
+        prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+    subprocess.run(prefix + [os.path.join(bindir, "initdb"), "-D", os.path.join(d, "data"), "-U", PG_USER,
+                             "--auth=scram-sha-256", f"--pwfile={pw}", "--no-locale", "-E", "UTF8", "--no-sync"],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=d)
+    port = free_port()
+    proc = subprocess.Popen(prefix + [os.path.join(bindir, "postgres"), "-D", os.path.join(d, "data"), "-h", HOST,
+                                      "-p", str(port), "-k", d, "-c", "fsync=off", "-c", "max_connections=200"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=d)
+    deadline = time.time() + 30
+    while True:
+        with socket.socket() as s:
+            if s.connect_ex((HOST, port)) == 0:
+                break
+        if proc.poll() is not None or time.time() > deadline:
+            raise RuntimeError("PostgreSQL did not start")
+        time.sleep(0.1)
+    time.sleep(0.5)
+
+    def stop():
+        proc.send_signal(signal.SIGQUIT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        shutil.rmtree(d, ignore_errors=True)
+    return f"postgres://{PG_USER}:{PG_PASSWORD}@{HOST}:{port}/postgres", stop

@@ -8,6 +8,7 @@ mod contacts;
 mod demo;
 mod engine;
 mod events;
+mod fleet;
 mod friends;
 mod helpers;
 mod kinds;

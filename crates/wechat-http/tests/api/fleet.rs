@@ -1,0 +1,223 @@
+//! A fleet in one process: gateways sharing one real PostgreSQL, two emulated accounts, a
+//! webhook. Leases decide who drives each account and runs each channel; actions sent to any
+//! node work; a node that leaves hands over; a node that comes back takes nothing it does not
+//! need. (The three-process SIGKILL test is `tests/crosscheck/test_fleet.py`.)
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use wcf_emulator::{Emulator, EmulatorConfig, Fixture, InboundMessage};
+use wechat_http::config::{AccountEntry, Config, StoreBackend, Wcf};
+
+use crate::helpers::{TOKEN, hook_target, test_config, webhook, within};
+
+struct Node {
+    base: String,
+    running: Option<wechat_http::Running>,
+    config: Config,
+}
+
+impl Node {
+    async fn start(config: &Config, id: &str) -> Self {
+        let mut config = config.clone();
+        config.fleet.node_id = id.into();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let running = wechat_http::start(config.clone(), listener).await.unwrap();
+        Self { base: format!("http://{}", running.addr()), running: Some(running), config }
+    }
+
+    async fn call(&self, action: &str, params: Value, account: &str) -> Value {
+        reqwest::Client::new()
+            .post(format!("{}/", self.base))
+            .bearer_auth(TOKEN)
+            .json(&json!({"action": action, "params": params, "self": {"platform": "wechat", "user_id": account}}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    async fn status(&self) -> Value {
+        self.call("get_status", json!({}), "").await["data"].clone()
+    }
+
+    /// The node each account's `wx.node` names, by account name.
+    async fn holders(&self) -> Vec<(String, Value, Value)> {
+        let s = self.status().await;
+        s["bots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| (b["wx.account"].as_str().unwrap().to_owned(), b["wx.node"].clone(), b["online"].clone()))
+            .collect()
+    }
+
+    async fn stop(&mut self) {
+        self.running.take().unwrap().shutdown().await;
+    }
+}
+
+fn text(from: &str, t: &str) -> InboundMessage {
+    InboundMessage { from: from.into(), text: Some(t.into()), ..Default::default() }
+}
+
+/// Two emulators and a fleet config for both (lease 3 s: a step every second).
+async fn fleet_setup(dir: &std::path::Path) -> Option<(Vec<Emulator>, Config)> {
+    let url = tokio::task::spawn_blocking(crate::postgres::database).await.unwrap()?;
+    let mut emus = Vec::new();
+    for i in 1..=2 {
+        emus.push(
+            Emulator::start(EmulatorConfig {
+                data_dir: Some(dir.join(format!("wechat{i}"))),
+                fixture: Fixture::demo(i),
+                control: None,
+                ..Default::default()
+            })
+            .await
+            .unwrap(),
+        );
+    }
+    let mut config = test_config(dir, &emus[0].address());
+    config.store.backend = StoreBackend::Postgres;
+    config.store.postgres_url = wechat_http::secret::Secret::new(url);
+    config.fleet.lease_seconds = 3;
+    config.accounts = emus
+        .iter()
+        .enumerate()
+        .map(|(i, e)| AccountEntry {
+            name: format!("a{}", i + 1),
+            wcf: Wcf { address: e.address(), call_timeout_ms: 2000, login_check_ms: 100, ..Wcf::default() },
+            answer_delay_rand_min: 0.0,
+            answer_delay_rand_max: 0.0,
+            send: Default::default(),
+        })
+        .collect();
+    Some((emus, config))
+}
+
+async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    within(what, async {
+        while !check().await {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn leases_pick_one_driver_any_node_answers_and_a_leaving_node_hands_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((emus, mut config)) = fleet_setup(dir.path()).await else { return };
+    let mut hook = webhook().await;
+    config.http_post = vec![hook_target(&hook.url, "")];
+
+    let mut n1 = Node::start(&config, "node-1").await;
+    until("node-1 drives both accounts", async || {
+        n1.holders().await.iter().all(|(_, node, online)| *node == "node-1" && *online == true)
+    })
+    .await;
+    let n2 = Node::start(&config, "node-2").await;
+    // node-2 starts later: the leases are taken, so it drives nothing; it shows each account
+    // as node-1 reported it with its last renewal.
+    assert!(n2.holders().await.iter().all(|(_, node, _)| *node == "node-1"));
+    until("node-2 sees node-1's accounts online", async || {
+        n2.holders().await.iter().all(|(_, node, online)| *node == "node-1" && *online == true)
+    })
+    .await;
+    let fleet = n2.status().await["wx.fleet"].clone();
+    assert_eq!(fleet["node"], "node-2");
+    assert!(fleet["nodes"].as_array().unwrap().iter().any(|n| n["id"] == "node-1" && n["alive"] == true));
+
+    // Any node answers: node-2 forwards to node-1, which sends through account a2's WeChat.
+    let sent = n2
+        .call(
+            "send_message",
+            json!({"detail_type": "private", "user_id": "wxid_friend2_1", "message": "via node-2"}),
+            "a2",
+        )
+        .await;
+    assert_eq!(sent["retcode"], 0, "{sent}");
+    assert!(sent["data"]["message_id"].is_string());
+    let at_emulator: Vec<String> = emus[1].wechat().sent().iter().filter_map(|s| s.text.clone()).collect();
+    assert!(at_emulator.iter().any(|c| c == "via node-2"), "{at_emulator:?}");
+    assert!(emus[0].wechat().sent().is_empty(), "the other account's WeChat sent nothing");
+    // The holder's errors come back as they are.
+    let bad = n2.call("send_message", json!({"detail_type": "private", "message": "x"}), "a1").await;
+    assert_eq!(bad["retcode"], 10003, "{bad}");
+    assert!(bad["message"].as_str().unwrap().contains("user_id"), "{bad}");
+    // Store-only actions answer from any node with the same data.
+    n2.call("create_group", json!({"group_name": "VIP"}), "a1").await;
+    let groups = n1.call("get_groups", json!({}), "a1").await;
+    assert_eq!(groups["data"][0]["name"], "VIP", "{groups}");
+
+    // One node runs the webhook: an inbound message arrives once.
+    emus[0].wechat().inject(&text("wxid_friend1_1", "first")).unwrap();
+    let (_, e) = hook.next_event().await;
+    assert_eq!(e["alt_message"], "first");
+
+    // node-1 leaves: it gives its leases back and node-2 takes over the accounts and the
+    // webhook, from the shared cursor.
+    n1.stop().await;
+    until("node-2 drives both accounts", async || {
+        n2.holders().await.iter().all(|(_, node, online)| *node == "node-2" && *online == true)
+    })
+    .await;
+    emus[1].wechat().inject(&text("wxid_friend2_1", "second")).unwrap();
+    let (_, e) = hook.next_event().await;
+    assert_eq!((e["alt_message"].as_str(), e["self"]["user_id"].as_str()), (Some("second"), Some("wxid_bot2")));
+    let local = n2
+        .call(
+            "send_message",
+            json!({"detail_type": "private", "user_id": "wxid_friend1_1", "message": "on node-2"}),
+            "a1",
+        )
+        .await;
+    assert_eq!(local["retcode"], 0, "{local}");
+
+    // node-1 comes back with the same config: it takes nothing another node holds.
+    let n1 = Node::start(&n1.config, "node-1").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for (account, node, _) in n1.holders().await {
+        assert_eq!(node, "node-2", "{account} stays where it is");
+    }
+    // Nothing was delivered twice meanwhile.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    while let Ok((_, v)) = hook.rx.try_recv() {
+        assert_eq!(v["type"], "meta", "no event repeated: {v}");
+    }
+    drop(n1);
+}
+
+#[tokio::test]
+async fn an_account_nobody_drives_answers_33001_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((_emus, config)) = fleet_setup(dir.path()).await else { return };
+    let n1 = Node::start(&config, "node-1").await;
+    until("node-1 drives a1", async || n1.holders().await[0].1 == "node-1").await;
+    // A node that holds a1 but has vanished without an address (as if its row were gone):
+    // node-1 must stop driving, and nobody can run a1's actions.
+    let url = config.store.postgres_url.expose().to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        c.execute(
+            "UPDATE leases SET holder = 'ghost', expires_at = expires_at + 600 WHERE kind = 'account' AND name = 'a1'",
+            &[],
+        )
+        .unwrap();
+    })
+    .await
+    .unwrap();
+    until("node-1 lets a1 go", async || n1.holders().await[0].1 == "ghost").await;
+    let started = std::time::Instant::now();
+    let r = n1
+        .call("send_message", json!({"detail_type": "private", "user_id": "wxid_friend1_1", "message": "x"}), "a1")
+        .await;
+    assert_eq!(r["retcode"], 33001, "{r}");
+    assert!(r["message"].as_str().unwrap().contains("no node of the fleet drives account \"a1\""), "{r}");
+    println!("33001 answered in {:?}", started.elapsed());
+    // The other account is unaffected.
+    let ok = n1.call("get_self_info", json!({}), "a2").await;
+    assert_eq!(ok["retcode"], 0, "{ok}");
+}
