@@ -25,6 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from conftest import BIN, HOST, free_port, postgres_bin, start_emulator, start_postgres
+from test_console import CHROMIUM, DRIVER, browser, one, shot, texts, type_into  # noqa: F401 (browser: a fixture)
 from test_nats import NATS, start_nats
 from test_nonebot import port_open, wait_for
 
@@ -32,8 +33,8 @@ TOKEN = "fleet-token-5b1e"
 INBOUND, RECEIVERS = 500, 200
 
 pytestmark = pytest.mark.skipif(
-    not (postgres_bin() and NATS) and not os.environ.get("CI_REQUIRE_POSTGRES"),
-    reason="PostgreSQL and nats-server are needed (.ci/run installs them)")
+    not (postgres_bin() and NATS and CHROMIUM and DRIVER) and not os.environ.get("CI_REQUIRE_POSTGRES"),
+    reason="PostgreSQL, nats-server and Chromium are needed (.ci/run installs them)")
 
 
 def call(gw, action, params, account, timeout=10):
@@ -118,7 +119,7 @@ def check_delivery(what, got):
     return len(got) - len(ids)
 
 
-def test_a_killed_node_hands_its_accounts_over(tmp_path):
+def test_a_killed_node_hands_its_accounts_over(tmp_path, browser):
     pg_url, stop_pg = start_postgres()
     receivers = [f"wxid_r{i:03}" for i in range(RECEIVERS)]
     fixture_a = tmp_path / "a.json"
@@ -267,6 +268,18 @@ def test_a_killed_node_hands_its_accounts_over(tmp_path):
         table = subprocess.run([str(BIN / "wechat-http"), "fleet", "status", "--config", "config.yaml"],
                                cwd=tmp_path / "node1", env=env, capture_output=True, text=True, timeout=30)
         assert "accounts (2)" in table.stdout and holder in table.stdout, table.stdout
+
+        # The console of the rejoined node shows the fleet: three nodes, the leases, and
+        # which node drives each account.
+        d = browser
+        d.get(f"{gws[0]}/console")
+        type_into(one(d, "login-token"), TOKEN)
+        one(d, "login-submit").click()
+        wait_for("the fleet's nodes", lambda: len(texts(d, "fleet-node-row")) == 3, 30)
+        wait_for("the leases", lambda: any("account" in r and holder in r for r in texts(d, "fleet-lease-row")), 30)
+        wait_for("where each account is driven",
+                 lambda: (lambda n: len(n) == 2 and all("node-2" in t or "node-3" in t for t in n))(texts(d, "account-node")), 30)
+        shot(d, "fleet-overview")
     finally:
         for p in procs.values():
             if p.poll() is None:

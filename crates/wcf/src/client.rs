@@ -162,6 +162,7 @@ struct Inner {
     options: ClientOptions,
     endpoints: Endpoints,
     conn: Mutex<Option<PairConn>>,
+    paused: std::sync::atomic::AtomicBool,
 }
 
 enum Expect {
@@ -173,7 +174,7 @@ impl Client {
     /// A client for `options.address`. Nothing is dialled until the first call.
     pub fn new(options: ClientOptions) -> Result<Self> {
         let endpoints = Endpoints::parse(&options.address)?;
-        Ok(Self { inner: Arc::new(Inner { options, endpoints, conn: Mutex::new(None) }) })
+        Ok(Self { inner: Arc::new(Inner { options, endpoints, conn: Mutex::new(None), paused: Default::default() }) })
     }
 
     /// The options this client was made with.
@@ -191,10 +192,34 @@ impl Client {
         *self.inner.conn.lock().await = None;
     }
 
+    /// Drops the command socket and refuses every call with [`Error::Paused`] until
+    /// [`Client::resume`]: for a WeChat that another program (a fleet's other node) drives,
+    /// which a second connection would disturb.
+    pub async fn pause(&self) {
+        self.inner.paused.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.disconnect().await;
+    }
+
+    /// Lets calls dial again after [`Client::pause`].
+    pub fn resume(&self) {
+        self.inner.paused.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// True while paused.
+    pub fn is_paused(&self) -> bool {
+        self.inner.paused.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Sends one request and waits for its reply, under the call timeout.
     pub async fn call(&self, func: Functions, msg: Option<request::Msg>) -> Result<Response> {
+        if self.is_paused() {
+            return Err(Error::Paused(self.inner.endpoints.command.clone()));
+        }
         let body = Request { func: func as i32, msg }.encode_to_vec();
         let mut slot = self.inner.conn.lock().await;
+        if self.is_paused() {
+            return Err(Error::Paused(self.inner.endpoints.command.clone()));
+        }
         let timeout = self.inner.options.call_timeout;
         let outcome = tokio::time::timeout(timeout, async {
             if slot.is_none() {
@@ -548,6 +573,36 @@ fn transport(func: Functions, e: TransportError) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_paused_client_refuses_without_dialling() {
+        // A listener that counts connections: a paused client must not make any.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((s, _)) = listener.accept().await {
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                drop(s);
+            }
+        });
+        let client = Client::new(ClientOptions {
+            call_timeout: std::time::Duration::from_millis(300),
+            ..ClientOptions::new(format!("tcp://127.0.0.1:{port}"))
+        })
+        .unwrap();
+        client.pause().await;
+        assert!(client.is_paused());
+        let e = client.is_login().await.unwrap_err();
+        assert!(matches!(e, Error::Paused(_)), "{e}");
+        assert!(e.to_string().contains("paused"), "{e}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 0, "nothing dialled while paused");
+        client.resume();
+        assert!(client.is_login().await.is_err(), "the listener hangs up: the call fails, but it dialled");
+        assert!(accepted.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    }
 
     #[test]
     fn endpoints_parse() {

@@ -40,6 +40,9 @@ pub enum Error {
     /// The configured address is not `tcp://host:port`.
     #[error("invalid WeChatFerry address {0:?}: expected tcp://host:port")]
     InvalidAddress(String),
+    /// The client is paused ([`Client::pause`]): it does not dial until resumed.
+    #[error("this client is paused and does not dial WeChatFerry at {0} (another program drives that WeChat)")]
+    Paused(String),
     /// Could not connect to the RPC (WeChat not running, WeChatFerry not injected, wrong port).
     #[error("cannot connect to WeChatFerry at {addr}: {source}")]
     Connect {

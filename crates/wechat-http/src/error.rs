@@ -248,7 +248,7 @@ impl ApiError {
     pub fn from_wcf(what: &str, e: &wcf::Error) -> Self {
         use wcf::Error as E;
         match e {
-            E::Connect { .. } | E::Transport { .. } | E::Desync { .. } | E::InvalidAddress(_) => {
+            E::Connect { .. } | E::Transport { .. } | E::Desync { .. } | E::InvalidAddress(_) | E::Paused(_) => {
                 Self::BackendUnavailable(e.to_string())
             }
             E::Timeout { after, .. } => Self::BackendUnavailable(format!("no answer within {after:?}")),

@@ -117,6 +117,8 @@ impl Account {
                     || t.accounts.iter().any(|a| *a == entry.name || (!known_wxid.is_empty() && *a == known_wxid)))
         });
         let media = Media::new(&config, &entry, own_folders)?;
+        // Nothing dials this WeChat until this node drives it (start_driving resumes).
+        client.pause().await;
         let account = Arc::new_cyclic(|me| Self {
             name: entry.name.clone(),
             backend: Backend::new(
@@ -152,6 +154,7 @@ impl Account {
     pub fn start_driving(self: &Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {
         let token = self.stop.child_token();
         *self.drive.lock().unwrap_or_else(|p| p.into_inner()) = token;
+        self.backend.client.resume();
         let receiver = wcf::Receiver::start(
             self.backend.client.clone(),
             wcf::ReceiverOptions {
@@ -195,7 +198,7 @@ impl Account {
         if self.config.wcf.receive_mode == crate::config::ReceiveMode::Push {
             let _ = tokio::time::timeout(Duration::from_secs(1), client.disable_receiving()).await;
         }
-        client.disconnect().await;
+        client.pause().await;
         self.backend.follow(None);
         self.status_changed();
     }

@@ -229,13 +229,23 @@ async fn overview(gateway: &Gateway) -> ApiResult<Value> {
         .accounts
         .iter()
         .map(|a| {
-            json!({
+            let mut v = json!({
                 "name": a.name,
                 "wxid": a.backend.known_wxid(),
                 "nickname": a.backend.me_cached().map(|m| m.name).unwrap_or_default(),
                 "state": a.backend.state_name(),
                 "send_queue": a.queue.depth(),
-            })
+            });
+            if let Some(fleet) = &gateway.fleet {
+                // Driven elsewhere: as its node last reported it.
+                let lease = fleet.account_lease(&a.name);
+                if !a.driving() {
+                    v["state"] = json!(lease.as_ref().map_or("unheld", |l| l.state.as_str()));
+                }
+                v["node"] = json!(lease.map(|l| l.holder));
+                v["here"] = json!(a.driving());
+            }
+            v
         })
         .collect();
     let latest = gateway.outbox.latest();
@@ -251,7 +261,15 @@ async fn overview(gateway: &Gateway) -> ApiResult<Value> {
             v
         })
         .collect();
+    let mut channels = channels;
+    if gateway.fleet.is_some() {
+        for c in &mut channels {
+            let name = c["channel"].as_str().unwrap_or_default().to_owned();
+            c["here"] = json!(gateway.holds_channel(&name));
+        }
+    }
     Ok(json!({
+        "fleet": gateway.fleet.as_ref().map(|f| f.status()),
         "accounts": accounts,
         "channels": channels,
         "latest_event": latest,
@@ -267,6 +285,18 @@ async fn login_qr(gateway: &Gateway, query: &HashMap<String, String>) -> Respons
         Ok(a) => a,
         Err(e) => return error_response(e, None),
     };
+    if let Some(fleet) = &gateway.fleet
+        && !a.driving()
+    {
+        let node = fleet.account_lease(&a.name).map(|l| l.holder).unwrap_or_else(|| "no node".into());
+        return error_response(
+            ApiError::BackendUnavailable(format!(
+                "account {} is driven by {node}; open the console of that node for its login QR code",
+                a.name
+            )),
+            None,
+        );
+    }
     if a.backend.online() {
         return error_response(
             ApiError::Logic(format!("account {} is logged in; there is no QR code to scan", a.name)),

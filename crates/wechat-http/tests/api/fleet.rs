@@ -129,6 +129,34 @@ async fn leases_pick_one_driver_any_node_answers_and_a_leaving_node_hands_over()
     let fleet = n2.status().await["wx.fleet"].clone();
     assert_eq!(fleet["node"], "node-2");
     assert!(fleet["nodes"].as_array().unwrap().iter().any(|n| n["id"] == "node-1" && n["alive"] == true));
+    // The console's overview shows the nodes, the leases and where each account is driven.
+    let overview: Value = reqwest::Client::new()
+        .get(format!("{}/console/api/overview", n2.base))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let o = &overview["data"];
+    assert_eq!(o["fleet"]["node"], "node-2", "{o}");
+    let leases = o["fleet"]["leases"].as_array().unwrap();
+    assert!(leases.iter().any(|l| l["kind"] == "account" && l["name"] == "a1" && l["holder"] == "node-1"), "{o}");
+    assert!(leases.iter().any(|l| l["kind"] == "channel" && l["holder"] == "node-1"), "the webhook's lease: {o}");
+    assert_eq!((o["accounts"][0]["node"].as_str(), o["accounts"][0]["here"].as_bool()), (Some("node-1"), Some(false)));
+    assert_eq!(o["channels"].as_array().unwrap().iter().find(|c| c["kind"] == "webhook").unwrap()["here"], false);
+    let qr: Value = reqwest::Client::new()
+        .get(format!("{}/console/api/qr?account=a1", n2.base))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(qr["retcode"], 33001, "{qr}");
+    assert!(qr["message"].as_str().unwrap().contains("driven by node-1"), "{qr}");
 
     // Any node answers: node-2 forwards to node-1, which sends through account a2's WeChat.
     let sent = n2

@@ -18,6 +18,8 @@ const TEXT = {
     failures: '失败', created: '创建时间', pause: '暂停', resume: '继续', filter: '过滤…', all_types: '全部类型',
     time: '时间', sender: '发送者', no_receivers: '请先选择分组或联系人', nothing_to_send: '请输入文本或选择图片',
     language: 'English', store: '存储', file: '文件', video: '视频', emoji: '表情', link: '链接', xml: 'XML', websocket_clients: 'WebSocket 客户端', picked: '已选',
+    fleet: '集群', node: '节点', nodes: '节点', leases: '租约', holder: '持有者', alive: '在线', gone: '离线',
+    expires_in: '剩余秒数', this_node: '本节点', unheld: '无人持有', starting: '启动中', address: '地址', last_seen: '最近心跳',
   },
   en: {
     title: 'wechat-http console', token: 'Access token', signin: 'Sign in', signout: 'Sign out',
@@ -37,6 +39,8 @@ const TEXT = {
     filter: 'Filter…', all_types: 'All types', time: 'Time', sender: 'Sender',
     no_receivers: 'Pick a category or a contact first', nothing_to_send: 'Enter a text or pick an image',
     language: '中文', store: 'Store', file: 'file', video: 'video', emoji: 'sticker', link: 'link', xml: 'XML', websocket_clients: 'WebSocket clients', picked: 'Picked',
+    fleet: 'Fleet', node: 'node', nodes: 'Nodes', leases: 'Leases', holder: 'Holder', alive: 'alive', gone: 'gone',
+    expires_in: 'Seconds left', this_node: 'this node', unheld: 'not held', starting: 'starting', address: 'Address', last_seen: 'Last heartbeat',
   },
 };
 
@@ -231,9 +235,28 @@ async function overviewPage() {
           el('strong', {}, a.nickname || a.name),
           el('span', { class: 'muted' }, `${a.name} · ${a.wxid || '—'}`),
           el('span', { class: 'state ' + a.state, testid: 'account-status', title: t(a.state) }, a.state),
-          el('span', { class: 'muted' }, `${t(a.state)} · ${t('send_queue')}: ${a.send_queue}`)),
-        qr);
+          el('span', { class: 'muted' }, `${t(a.state)} · ${t('send_queue')}: ${a.send_queue}`),
+          o.fleet ? el('span', { class: 'muted', testid: 'account-node' },
+            `${t('node')}: ${a.node || t('unheld')}${a.here ? ' (' + t('this_node') + ')' : ''}`) : null),
+        a.here === false ? null : qr);
     });
+    let fleet = [];
+    if (o.fleet) {
+      const f = o.fleet;
+      fleet = [
+        el('h3', {}, `${t('fleet')} · ${t('this_node')}: ${f.node}`),
+        el('div', { class: 'scroll' }, el('table', {},
+          el('thead', {}, el('tr', {}, [t('nodes'), t('address'), t('state'), t('last_seen')].map((h) => el('th', {}, h)))),
+          el('tbody', {}, f.nodes.map((n) => el('tr', { testid: 'fleet-node-row' },
+            el('td', {}, n.id + (n.id === f.node ? ` (${t('this_node')})` : '')), el('td', {}, n.address),
+            el('td', { class: n.alive ? '' : 'error' }, n.alive ? t('alive') : t('gone')), el('td', {}, fmtTime(n.seen_at))))))),
+        el('div', { class: 'scroll' }, el('table', {},
+          el('thead', {}, el('tr', {}, [t('leases'), t('kind'), t('holder'), t('expires_in'), t('state')].map((h) => el('th', {}, h)))),
+          el('tbody', {}, f.leases.map((l) => el('tr', { testid: 'fleet-lease-row' },
+            el('td', {}, l.name), el('td', {}, l.kind), el('td', {}, l.held ? l.holder : t('unheld')),
+            el('td', { class: l.held ? '' : 'error' }, String(l.expires_in)), el('td', {}, l.state || '—')))))),
+      ];
+    }
     const channels = el('div', { class: 'scroll' }, el('table', {},
       el('thead', {}, el('tr', {}, [t('target'), t('kind'), t('backlog'), t('last_success'), t('last_error')].map((h) => el('th', {}, h)))),
       el('tbody', {}, o.channels.length ? o.channels.map((c) => el('tr', { testid: 'channel-row', title: c.channel },
@@ -241,7 +264,7 @@ async function overviewPage() {
         el('td', {}, c.backlog === null ? '—' : c.backlog), el('td', {}, fmtTime(c.last_success)),
         el('td', { class: c.last_error ? 'error' : '' }, c.last_error ? `${fmtTime(c.last_error_at)} ${c.last_error}` : '—')))
         : el('tr', {}, el('td', { colspan: 5, class: 'muted' }, t('none'))))));
-    box.replaceChildren(...cards,
+    box.replaceChildren(...cards, ...fleet,
       el('h3', {}, t('channels')), channels,
       el('p', { class: 'muted' }, `${t('store')}: ${o.store} · ${t('websocket_clients')}: ${o.websocket_clients}`),
       el('h3', {}, t('warnings')),
