@@ -50,9 +50,9 @@ fn unprivileged(program: &Path) -> Command {
     }
 }
 
-fn start() -> Result<Server, String> {
+fn start(fsync: bool) -> Result<Server, String> {
     let bin = bin_dir().ok_or("PostgreSQL is not installed (apt install postgresql)")?;
-    let dir = std::env::temp_dir().join(format!("wechat-http-pg-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("wechat-http-pg-{}-{fsync}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let data = dir.join("data");
@@ -133,9 +133,11 @@ fn admin(port: u16) -> Result<postgres::Client, postgres::Error> {
     )
 }
 
-fn server() -> Option<&'static Server> {
-    static SERVER: OnceLock<Result<Server, String>> = OnceLock::new();
-    match SERVER.get_or_init(start) {
+fn server(fsync: bool) -> Option<&'static Server> {
+    static FAST: OnceLock<Result<Server, String>> = OnceLock::new();
+    static DURABLE: OnceLock<Result<Server, String>> = OnceLock::new();
+    let cell = if fsync { &DURABLE } else { &FAST };
+    match cell.get_or_init(|| start(fsync)) {
         Ok(s) => Some(s),
         Err(e) => {
             if std::env::var("CI_REQUIRE_POSTGRES").as_deref() == Ok("1") {
@@ -147,13 +149,24 @@ fn server() -> Option<&'static Server> {
     }
 }
 
-/// A fresh, empty database on the test server: its URL (`postgres://…`), or `None` when no
-/// PostgreSQL can run here.
+/// A fresh, empty database on the test server (`fsync` off: tests do not survive power
+/// losses): its URL (`postgres://…`), or `None` when no PostgreSQL can run here.
 pub(crate) fn database() -> Option<String> {
+    database_on(false)
+}
+
+/// The same on a server that syncs its writes to disk as a production one does
+/// (the fleet benchmark; the tests do not need it).
+#[allow(dead_code)]
+pub(crate) fn durable_database() -> Option<String> {
+    database_on(true)
+}
+
+fn database_on(fsync: bool) -> Option<String> {
     // The blocking client must not run on an async runtime's thread: use one of our own.
-    std::thread::spawn(|| {
+    std::thread::spawn(move || {
         static N: AtomicUsize = AtomicUsize::new(0);
-        let server = server()?;
+        let server = server(fsync)?;
         let name = format!("t{}_{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
         let mut c = admin(server.port).expect("connect to the test PostgreSQL");
         c.batch_execute(&format!("CREATE DATABASE {name}")).expect("CREATE DATABASE");
