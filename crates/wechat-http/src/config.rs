@@ -1300,6 +1300,29 @@ mod tests {
     }
 
     #[test]
+    fn store_and_fleet_keys_are_checked() {
+        let err = |yaml: &str| Config::from_yaml(yaml, no_env()).unwrap_err().to_string();
+        assert!(err("store:\n  backend: postgres\n").contains("store.postgres_url"));
+        assert!(
+            err("store:\n  backend: postgres\n  postgres_url: \"postgres://[oops\"\n").contains("not a PostgreSQL URL")
+        );
+        assert!(err("store:\n  backend: mysql\n").contains("store.backend"));
+        assert!(err("fleet:\n  lease_seconds: 1\n").contains("fleet.lease_seconds"));
+        assert!(err("fleet:\n  node_address: 10.0.0.1:80\n").contains("fleet.node_address"));
+        let c = Config::from_yaml(
+            "http_server:\n  http_address: http://127.0.0.1:9000\nstore:\n  backend: postgres\n  postgres_url: postgres://u:p@db:5432/w\n",
+            no_env(),
+        )
+        .unwrap();
+        assert_eq!(c.store.backend, StoreBackend::Postgres);
+        assert_eq!(
+            (c.fleet.id(&c), c.fleet.address(&c)),
+            ("http://127.0.0.1:9000".into(), "http://127.0.0.1:9000".into())
+        );
+        assert!(!format!("{:?}", c.store).contains("u:p@"), "the URL is a secret: {:?}", c.store);
+    }
+
+    #[test]
     fn first_load_writes_a_private_file_with_a_random_token() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub").join("config.yaml");

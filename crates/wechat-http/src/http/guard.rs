@@ -113,6 +113,13 @@ fn host_allowed(gateway: &Gateway, host: &str) -> bool {
             return true;
         }
     }
+    // A fleet's other nodes forward to this node's own address.
+    if let Some(node) = gateway.config.fleet.node_address.split("://").nth(1) {
+        let node = node.trim_end_matches('/').to_ascii_lowercase();
+        if host_only(&node) == name {
+            return true;
+        }
+    }
     gateway.config.http_server.allowed_hosts.iter().any(|a| {
         let a = a.trim().to_ascii_lowercase();
         a == name || a == host.trim().to_ascii_lowercase()

@@ -115,6 +115,19 @@ async fn foreign_host_names_are_refused() {
 }
 
 #[tokio::test]
+async fn a_fleet_node_accepts_its_own_node_address_as_host_and_nothing_else() {
+    let app = spawn_with(|c| c.fleet.node_address = "http://node-1.fleet.lan:10614".into()).await;
+    let auth = format!("Bearer {TOKEN}");
+    let get = async |host: &str| {
+        raw_http(&app.base, "GET /get_status HTTP/1.1", &[("Host", host), ("Authorization", &auth)], "").await.0
+    };
+    assert_eq!(get("node-1.fleet.lan:10614").await, 200);
+    assert_eq!(get("NODE-1.fleet.lan").await, 200);
+    assert_eq!(get("node-2.fleet.lan:10614").await, 403);
+    assert_eq!(get("fleet.lan").await, 403);
+}
+
+#[tokio::test]
 async fn tokens_are_read_strictly() {
     let app = spawn_with(|_| {}).await;
     let ok = |(s, _, b): (u16, String, String)| (s, envelope(&b)["retcode"].as_i64().unwrap());
