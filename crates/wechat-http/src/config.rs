@@ -305,11 +305,18 @@ pub struct Store {
     /// `postgres://user:password@host:port/database` when `backend` is `postgres` (a secret:
     /// never logged or shown).
     pub postgres_url: Secret,
+    /// A CA (PEM) to trust for PostgreSQL's TLS certificate besides the system's roots.
+    pub postgres_ca_file: Option<PathBuf>,
 }
 
 impl Default for Store {
     fn default() -> Self {
-        Self { retention_days: 30, backend: StoreBackend::Sqlite, postgres_url: Secret::default() }
+        Self {
+            retention_days: 30,
+            backend: StoreBackend::Sqlite,
+            postgres_url: Secret::default(),
+            postgres_ca_file: None,
+        }
     }
 }
 

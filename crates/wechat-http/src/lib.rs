@@ -102,12 +102,13 @@ pub async fn start_with_warnings(
         config::StoreBackend::Sqlite => store::Store::open(&config.db_dir_path)?,
         config::StoreBackend::Postgres => {
             let url = config.store.postgres_url.expose().to_owned();
-            tokio::task::spawn_blocking(move || store::Store::open_postgres(&url)).await.map_err(|e| {
-                store::StoreError::Open {
+            let ca = config.store.postgres_ca_file.clone();
+            tokio::task::spawn_blocking(move || store::Store::open_postgres(&url, ca.as_deref())).await.map_err(
+                |e| store::StoreError::Open {
                     path: "PostgreSQL".into(),
                     reason: format!("the connection task failed: {e}"),
-                }
-            })??
+                },
+            )??
         }
     };
     let outbox = events::outbox::Outbox::open(store.clone(), store.backend() == store::Backend::Postgres).await?;

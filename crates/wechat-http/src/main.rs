@@ -141,8 +141,11 @@ fn fleet_status(path: &std::path::Path, as_json: bool) -> Result<String, String>
             path.display()
         ));
     }
-    let store =
-        wechat_http::store::Store::open_postgres(config.store.postgres_url.expose()).map_err(|e| e.to_string())?;
+    let store = wechat_http::store::Store::open_postgres(
+        config.store.postgres_url.expose(),
+        config.store.postgres_ca_file.as_deref(),
+    )
+    .map_err(|e| e.to_string())?;
     let rt = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
     let rows = rt.block_on(async {
         let f = store.fleet();

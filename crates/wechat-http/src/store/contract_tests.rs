@@ -10,7 +10,7 @@ pub(crate) mod pg;
 
 async fn postgres_store() -> Option<Store> {
     let url = tokio::task::spawn_blocking(pg::database).await.unwrap()?;
-    Some(tokio::task::spawn_blocking(move || Store::open_postgres(&url)).await.unwrap().unwrap())
+    Some(tokio::task::spawn_blocking(move || Store::open_postgres(&url, None)).await.unwrap().unwrap())
 }
 
 fn event(source: Option<&str>, account: &str) -> NewEvent {
@@ -207,7 +207,7 @@ async fn postgres_outbox_sequences_commit_in_order_across_connections() {
     // Two stores on one database are two nodes: concurrent inserts must never let a reader
     // see a sequence before a smaller one commits.
     let Some(url) = tokio::task::spawn_blocking(pg::database).await.unwrap() else { return };
-    let open = |url: String| tokio::task::spawn_blocking(move || Store::open_postgres(&url).unwrap());
+    let open = |url: String| tokio::task::spawn_blocking(move || Store::open_postgres(&url, None).unwrap());
     let (a, b) = (open(url.clone()).await.unwrap(), open(url).await.unwrap());
     let writer = |store: Store, tag: &'static str| {
         tokio::spawn(async move {
@@ -236,15 +236,47 @@ async fn postgres_outbox_sequences_commit_in_order_across_connections() {
 
 #[tokio::test]
 async fn a_postgres_url_that_cannot_connect_says_where_without_the_password() {
-    let e =
-        tokio::task::spawn_blocking(|| Store::open_postgres("postgres://u:hunter2@127.0.0.1:9/db?connect_timeout=2"))
-            .await
-            .unwrap()
-            .unwrap_err()
-            .to_string();
+    let e = tokio::task::spawn_blocking(|| {
+        Store::open_postgres("postgres://u:hunter2@127.0.0.1:9/db?connect_timeout=2", None)
+    })
+    .await
+    .unwrap()
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("postgres://u:***@127.0.0.1:9/db"), "{e}");
     assert!(!e.contains("hunter2"), "{e}");
-    let e =
-        tokio::task::spawn_blocking(|| Store::open_postgres("postgres://[bad")).await.unwrap().unwrap_err().to_string();
+    let e = tokio::task::spawn_blocking(|| Store::open_postgres("postgres://[bad", None))
+        .await
+        .unwrap()
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("cannot be opened"), "{e}");
+}
+
+#[tokio::test]
+async fn postgres_over_tls_verifies_the_server_certificate() {
+    let Some((url, ca)) = tokio::task::spawn_blocking(pg::tls_database).await.unwrap() else { return };
+    // With the CA that signed the server's certificate: TLS, and the store works.
+    let (u, c) = (url.clone(), ca.clone());
+    let store = tokio::task::spawn_blocking(move || Store::open_postgres(&u, Some(&c))).await.unwrap().unwrap();
+    store.categories("a").create("over TLS").await.unwrap();
+    let ssl: String = store
+        .read(|t| Ok(t.one("SELECT CAST(ssl AS TEXT) FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[])?.get(0)?))
+        .await
+        .unwrap();
+    assert_eq!(ssl, "true", "the connection is encrypted");
+    drop(store);
+    // Without it the certificate is not trusted: refused, and the error says why.
+    let u = url.clone();
+    let e = tokio::task::spawn_blocking(move || Store::open_postgres(&u, None)).await.unwrap().unwrap_err().to_string();
+    assert!(e.contains("certificate") && e.contains("store.postgres_ca_file"), "{e}");
+    assert!(!e.contains(pg::PASSWORD), "{e}");
+    // Nor is a server whose certificate names another host.
+    let other = url.replace("@localhost:", "@127.0.0.2:");
+    let e = tokio::task::spawn_blocking(move || Store::open_postgres(&other, Some(&ca)))
+        .await
+        .unwrap()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("certificate") || e.contains("connect"), "{e}");
 }

@@ -39,6 +39,7 @@ pub mod fleet;
 pub mod friend_requests;
 pub mod jobs;
 pub mod numeric_ids;
+pub mod pg_tls;
 pub mod sent;
 pub mod sql;
 
@@ -390,6 +391,7 @@ pub enum Backend {
 /// One PostgreSQL connection, dialled again after it broke.
 struct PgConn {
     config: postgres::Config,
+    tls: pg_tls::MakeRustls,
     client: Option<postgres::Client>,
     cache: sql::PgCache,
 }
@@ -411,16 +413,16 @@ impl Drop for PgConn {
 }
 
 impl PgConn {
-    fn connect(config: &postgres::Config) -> Result<Self, sql::DbError> {
-        let client = config.connect(postgres::NoTls)?;
-        Ok(Self { config: config.clone(), client: Some(client), cache: Default::default() })
+    fn connect(config: &postgres::Config, tls: &pg_tls::MakeRustls) -> Result<Self, sql::DbError> {
+        let client = config.connect(tls.clone())?;
+        Ok(Self { config: config.clone(), tls: tls.clone(), client: Some(client), cache: Default::default() })
     }
 
     fn run<T>(&mut self, f: impl FnOnce(&mut sql::Tx<'_>) -> ApiResult<T>) -> ApiResult<T> {
         if self.client.as_ref().is_none_or(|c| c.is_closed()) {
             self.cache.clear();
             self.client = None;
-            self.client = Some(self.config.connect(postgres::NoTls).map_err(sql::DbError::from)?);
+            self.client = Some(self.config.connect(self.tls.clone()).map_err(sql::DbError::from)?);
         }
         let client = self.client.as_mut().expect("connected above");
         let tx = client.transaction().map_err(sql::DbError::from)?;
@@ -538,14 +540,23 @@ impl Store {
         Ok(store)
     }
 
-    /// Connects to PostgreSQL at `url`, applies pending migrations (one node at a time) and
+    /// Connects to PostgreSQL at `url` (TLS as its `sslmode` says, verified against the
+    /// system's roots plus `ca_file`), applies pending migrations (one node at a time) and
     /// writes a probe row. Blocking: call it off the async threads.
-    pub fn open_postgres(url: &str) -> Result<Self, StoreError> {
-        let open_err = |e: String| StoreError::Open { path: redact_url(url), reason: e };
+    pub fn open_postgres(url: &str, ca_file: Option<&Path>) -> Result<Self, StoreError> {
+        let open_err = |e: String| {
+            let hint = if e.contains("certificate") {
+                " (the server's TLS certificate is not trusted: set store.postgres_ca_file to the CA that signed it, or put sslmode=disable in the URL on a network you trust)"
+            } else {
+                ""
+            };
+            StoreError::Open { path: redact_url(url), reason: format!("{e}{hint}") }
+        };
         let config = pg_config(url).map_err(open_err)?;
-        let mut durable = PgConn::connect(&config).map_err(|e| open_err(e.message))?;
+        let tls = pg_tls::MakeRustls::new(ca_file).map_err(open_err)?;
+        let mut durable = PgConn::connect(&config, &tls).map_err(|e| open_err(e.message))?;
         durable.run(migrate_pg).map_err(|e| open_err(e.to_string()))?;
-        let log = PgConn::connect(&config).map_err(|e| open_err(e.message))?;
+        let log = PgConn::connect(&config, &tls).map_err(|e| open_err(e.message))?;
         let store = Self::with(Backend::Postgres, Conn::Pg(Box::new(durable)), Conn::Pg(Box::new(log)));
         store.write_probe("start").map_err(|e| open_err(e.to_string()))?;
         Ok(store)

@@ -1,6 +1,6 @@
 //! A real PostgreSQL for tests: Debian's `postgresql` binaries, a cluster initialised in a
-//! temporary folder (`initdb`, SCRAM passwords), one server per test process on a free
-//! loopback port, and a fresh database per test. As root the server runs as `nobody`
+//! temporary folder (`initdb`, SCRAM passwords, TLS with a test CA made here), one server per
+//! test process on a free loopback port, and a fresh database per test. As root the server runs as `nobody`
 //! (PostgreSQL refuses root). The server is stopped when the test process ends (a parent-death
 //! signal on a thread that lives as long as the process) and its folder removed.
 //!
@@ -19,6 +19,8 @@ pub(crate) const PASSWORD: &str = "pg-test-secret";
 
 struct Server {
     port: u16,
+    /// The CA (PEM) that signed the server's TLS certificate (for `localhost` and 127.0.0.1).
+    ca_file: PathBuf,
 }
 
 fn bin_dir() -> Option<PathBuf> {
@@ -58,6 +60,23 @@ fn start(fsync: bool) -> Result<Server, String> {
     let data = dir.join("data");
     let pwfile = dir.join("pw");
     std::fs::write(&pwfile, PASSWORD).map_err(|e| e.to_string())?;
+    // TLS: a test CA and a server certificate for localhost and 127.0.0.1.
+    let ca_key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(|e| e.to_string())?;
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "wechat-http PostgreSQL test CA");
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).map_err(|e| e.to_string())?;
+    let leaf_key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
+    let leaf = rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+        .map_err(|e| e.to_string())?
+        .signed_by(&leaf_key, &ca)
+        .map_err(|e| e.to_string())?;
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("server.crt"), leaf.pem()).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("server.key"), leaf_key.serialize_pem()).map_err(|e| e.to_string())?;
+    std::fs::set_permissions(dir.join("server.key"), std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .map_err(|e| e.to_string())?;
     if is_root() {
         let status = Command::new("chown").args(["-R", "65534:65534"]).arg(&dir).status().map_err(|e| e.to_string())?;
         if !status.success() {
@@ -88,14 +107,11 @@ fn start(fsync: bool) -> Result<Server, String> {
             rm -rf "$DIR"
         "#;
         let mut inner = unprivileged(&postgres);
-        inner.arg("-D").arg(&data).args(["-h", "127.0.0.1", "-p", &port.to_string(), "-k"]).arg(&dir).args([
-            "-c",
-            "fsync=off",
-            "-c",
-            "max_connections=200",
-            "-c",
-            "log_min_messages=fatal",
-        ]);
+        inner.arg("-D").arg(&data).args(["-h", "127.0.0.1", "-p", &port.to_string(), "-k"]).arg(&dir);
+        inner.args(["-c", if fsync { "fsync=on" } else { "fsync=off" }]);
+        inner.args(["-c", "max_connections=200", "-c", "log_min_messages=fatal", "-c", "ssl=on"]);
+        inner.arg("-c").arg(format!("ssl_cert_file={}", dir.join("server.crt").display()));
+        inner.arg("-c").arg(format!("ssl_key_file={}", dir.join("server.key").display()));
         let mut c = Command::new("setpriv");
         c.arg("--pdeathsig=TERM").args(["sh", "-c", script, "sh"]).arg(inner.get_program()).args(inner.get_args());
         c.env("DIR", &dir).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
@@ -117,7 +133,7 @@ fn start(fsync: bool) -> Result<Server, String> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         if admin(port).is_ok() {
-            return Ok(Server { port });
+            return Ok(Server { port, ca_file });
         }
         if std::time::Instant::now() > deadline {
             return Err("PostgreSQL did not accept connections within 30 s".into());
@@ -128,7 +144,9 @@ fn start(fsync: bool) -> Result<Server, String> {
 
 fn admin(port: u16) -> Result<postgres::Client, postgres::Error> {
     postgres::Client::connect(
-        &format!("host=127.0.0.1 port={port} user={USER} password={PASSWORD} dbname=postgres connect_timeout=5"),
+        &format!(
+            "host=127.0.0.1 port={port} user={USER} password={PASSWORD} dbname=postgres connect_timeout=5 sslmode=disable"
+        ),
         postgres::NoTls,
     )
 }
@@ -162,6 +180,16 @@ pub(crate) fn durable_database() -> Option<String> {
     database_on(true)
 }
 
+/// A fresh database reached over TLS: `(URL with sslmode=require for host localhost, the CA
+/// that signed the server's certificate)`.
+#[allow(dead_code)]
+pub(crate) fn tls_database() -> Option<(String, PathBuf)> {
+    let plain = database_on(false)?;
+    let server = server(false)?;
+    let url = plain.replace("@127.0.0.1:", "@localhost:").replace("sslmode=disable", "sslmode=require");
+    Some((url, server.ca_file.clone()))
+}
+
 fn database_on(fsync: bool) -> Option<String> {
     // The blocking client must not run on an async runtime's thread: use one of our own.
     std::thread::spawn(move || {
@@ -170,7 +198,8 @@ fn database_on(fsync: bool) -> Option<String> {
         let name = format!("t{}_{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
         let mut c = admin(server.port).expect("connect to the test PostgreSQL");
         c.batch_execute(&format!("CREATE DATABASE {name}")).expect("CREATE DATABASE");
-        Some(format!("postgres://{USER}:{PASSWORD}@127.0.0.1:{}/{name}", server.port))
+        // The server offers TLS with a test CA; plain connections say so.
+        Some(format!("postgres://{USER}:{PASSWORD}@127.0.0.1:{}/{name}?sslmode=disable", server.port))
     })
     .join()
     .expect("the PostgreSQL set-up thread panicked")
