@@ -5,7 +5,10 @@
 
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use wcf_emulator::{Emulator, EmulatorConfig, Fixture, InboundMessage};
 use wechat_http::config::{AccountEntry, Config, StoreBackend, Wcf};
 
@@ -112,6 +115,7 @@ async fn leases_pick_one_driver_any_node_answers_and_a_leaving_node_hands_over()
     let Some((emus, mut config)) = fleet_setup(dir.path()).await else { return };
     let mut hook = webhook().await;
     config.http_post = vec![hook_target(&hook.url, "")];
+    config.http_server.event_enabled = true;
 
     let mut n1 = Node::start(&config, "node-1").await;
     until("node-1 drives both accounts", async || {
@@ -180,10 +184,44 @@ async fn leases_pick_one_driver_any_node_answers_and_a_leaving_node_hands_over()
     let groups = n1.call("get_groups", json!({}), "a1").await;
     assert_eq!(groups["data"][0]["name"], "VIP", "{groups}");
 
-    // One node runs the webhook: an inbound message arrives once.
+    // One node runs the webhook: an inbound message arrives once. A forward WebSocket and a
+    // long-poll on node-2, which drives nothing, get it too (from the shared outbox).
+    let mut req = (n2.base.replace("http://", "ws://") + "/").into_client_request().unwrap();
+    req.headers_mut().insert("Authorization", format!("Bearer {TOKEN}").parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let base = n2.base.clone();
+    let poll = tokio::spawn(async move {
+        let r: Value = reqwest::Client::new()
+            .post(format!("{base}/get_latest_events"))
+            .bearer_auth(TOKEN)
+            .json(&json!({"params": {"timeout": 20, "self_id": "a1"}}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        r
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
     emus[0].wechat().inject(&text("wxid_friend1_1", "first")).unwrap();
     let (_, e) = hook.next_event().await;
     assert_eq!(e["alt_message"], "first");
+    let over_ws = within("the event on node-2's forward WebSocket", async {
+        loop {
+            if let Some(Ok(WsMessage::Text(t))) = ws.next().await {
+                let v: Value = serde_json::from_str(&t).unwrap();
+                if v["type"] == "message" {
+                    break v;
+                }
+            }
+        }
+    })
+    .await;
+    assert_eq!((over_ws["alt_message"].as_str(), over_ws["id"].clone()), (Some("first"), e["id"].clone()));
+    let polled = within("node-2's long-poll", poll).await.unwrap();
+    let polled: Vec<&Value> = polled["data"].as_array().unwrap().iter().filter(|v| v["type"] == "message").collect();
+    assert_eq!(polled[0]["alt_message"], "first", "{polled:?}");
 
     // node-1 leaves: it gives its leases back and node-2 takes over the accounts and the
     // webhook, from the shared cursor.
