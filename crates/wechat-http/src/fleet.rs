@@ -247,29 +247,36 @@ impl Fleet {
         }
     }
 
-    /// `{node, nodes: [{id, address, alive, started_at, seen_at}], leases: [{kind, name,
-    /// holder, expires_in, state}]}` for `get_status` and the console.
+    /// `{node, lease_seconds, nodes, leases}` (see [`describe`]) for `get_status` and the
+    /// console.
     pub fn status(&self) -> Value {
         let v = self.view();
-        let alive_for = self.lease.as_secs_f64();
-        json!({
-            "node": self.node_id,
-            "lease_seconds": self.lease.as_secs(),
-            "nodes": v.nodes.iter().map(|n| json!({
-                "id": n.id,
-                "address": n.address,
-                "alive": v.clock - n.seen_at <= alive_for,
-                "started_at": n.started_at,
-                "seen_at": n.seen_at,
-            })).collect::<Vec<_>>(),
-            "leases": v.leases.iter().map(|l| json!({
-                "kind": l.kind,
-                "name": l.name,
-                "holder": l.holder,
-                "expires_in": ((l.expires_at - v.clock) * 10.0).round() / 10.0,
-                "held": l.expires_at >= v.clock,
-                "state": l.state,
-            })).collect::<Vec<_>>(),
-        })
+        let mut out = describe(&v.nodes, &v.leases, v.clock, self.lease.as_secs());
+        out["node"] = json!(self.node_id);
+        out
     }
+}
+
+/// `{lease_seconds, nodes: [{id, address, alive, started_at, seen_at}], leases: [{kind, name,
+/// holder, held, expires_in, state}]}` as of the database's `clock` (a node is alive while its
+/// heartbeat is younger than a lease).
+pub fn describe(nodes: &[NodeRow], leases: &[LeaseRow], clock: f64, lease_seconds: u64) -> Value {
+    json!({
+        "lease_seconds": lease_seconds,
+        "nodes": nodes.iter().map(|n| json!({
+            "id": n.id,
+            "address": n.address,
+            "alive": clock - n.seen_at <= lease_seconds as f64,
+            "started_at": n.started_at,
+            "seen_at": n.seen_at,
+        })).collect::<Vec<_>>(),
+        "leases": leases.iter().map(|l| json!({
+            "kind": l.kind,
+            "name": l.name,
+            "holder": l.holder,
+            "held": l.expires_at >= clock,
+            "expires_in": ((l.expires_at - clock) * 10.0).round() / 10.0,
+            "state": l.state,
+        })).collect::<Vec<_>>(),
+    })
 }

@@ -155,18 +155,8 @@ fn fleet_status(path: &std::path::Path, as_json: bool) -> Result<String, String>
     let (clock, nodes, leases) = rows.map_err(|e| format!("cannot read the fleet: {e}"))?;
     let lease = config.fleet.lease_seconds as f64;
     if as_json {
-        let v = serde_json::json!({
-            "clock": clock,
-            "lease_seconds": config.fleet.lease_seconds,
-            "nodes": nodes.iter().map(|n| serde_json::json!({
-                "id": n.id, "address": n.address, "alive": clock - n.seen_at <= lease,
-                "started_at": n.started_at, "seen_at": n.seen_at,
-            })).collect::<Vec<_>>(),
-            "leases": leases.iter().map(|l| serde_json::json!({
-                "kind": l.kind, "name": l.name, "holder": l.holder, "held": l.expires_at >= clock,
-                "expires_in": ((l.expires_at - clock) * 10.0).round() / 10.0, "state": l.state,
-            })).collect::<Vec<_>>(),
-        });
+        let mut v = wechat_http::fleet::describe(&nodes, &leases, clock, config.fleet.lease_seconds);
+        v["clock"] = serde_json::json!(clock);
         return Ok(format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default()));
     }
     let mut out = format!("nodes ({}; alive = a heartbeat within {lease} s)\n", nodes.len());
