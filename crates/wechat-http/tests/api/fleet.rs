@@ -287,3 +287,76 @@ async fn an_account_nobody_drives_answers_33001_at_once() {
     let ok = n1.call("get_self_info", json!({}), "a2").await;
     assert_eq!(ok["retcode"], 0, "{ok}");
 }
+
+/// A reverse-WebSocket server: every message event's `(id, text)`, how many connections are
+/// open now and at most.
+#[derive(Default)]
+struct ReverseServer {
+    events: std::sync::Mutex<Vec<(String, String)>>,
+    open: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+    total: std::sync::atomic::AtomicUsize,
+}
+
+async fn reverse_server() -> (String, std::sync::Arc<ReverseServer>) {
+    use axum::extract::ws::{Message, WebSocketUpgrade};
+    use std::sync::atomic::Ordering::SeqCst;
+    let state = std::sync::Arc::new(ReverseServer::default());
+    let s = state.clone();
+    let app = axum::Router::new().route(
+        "/onebot/v12/ws",
+        axum::routing::get(move |upgrade: WebSocketUpgrade| {
+            let s = s.clone();
+            async move {
+                upgrade.on_upgrade(move |mut socket| async move {
+                    let now = s.open.fetch_add(1, SeqCst) + 1;
+                    s.most.fetch_max(now, SeqCst);
+                    s.total.fetch_add(1, SeqCst);
+                    while let Some(Ok(m)) = socket.recv().await {
+                        if let Message::Text(t) = m {
+                            let v: Value = serde_json::from_str(&t).unwrap();
+                            if v["type"] == "message" {
+                                let id = v["id"].as_str().unwrap_or_default().to_owned();
+                                let text = v["alt_message"].as_str().unwrap_or_default().to_owned();
+                                s.events.lock().unwrap().push((id, text));
+                            }
+                        }
+                    }
+                    s.open.fetch_sub(1, SeqCst);
+                })
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("ws://{addr}/onebot/v12/ws"), state)
+}
+
+#[tokio::test]
+async fn a_reverse_websocket_is_run_by_one_node_and_moves_with_its_lease() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let dir = tempfile::tempdir().unwrap();
+    let Some((emus, mut config)) = fleet_setup(dir.path()).await else { return };
+    let (url, server) = reverse_server().await;
+    config.websocket_reverse =
+        vec![wechat_http::config::WebsocketReverse { url, reconnect_interval: 100, ..Default::default() }];
+    let mut n1 = Node::start(&config, "node-1").await;
+    let n2 = Node::start(&config, "node-2").await;
+    until("one node connected", async || server.open.load(SeqCst) == 1).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!((server.total.load(SeqCst), server.most.load(SeqCst)), (1, 1), "only the channel's holder connects");
+    emus[0].wechat().inject(&text("wxid_friend1_1", "r1")).unwrap();
+    until("r1 over the reverse WebSocket", async || server.events.lock().unwrap().iter().any(|(_, t)| t == "r1")).await;
+    // The holder leaves: node-2 takes the channel and connects; the next event comes from it.
+    n1.stop().await;
+    until("node-2 connected", async || server.total.load(SeqCst) == 2 && server.open.load(SeqCst) == 1).await;
+    emus[1].wechat().inject(&text("wxid_friend2_1", "r2")).unwrap();
+    until("r2 over the reverse WebSocket", async || server.events.lock().unwrap().iter().any(|(_, t)| t == "r2")).await;
+    assert_eq!(server.most.load(SeqCst), 1, "never two nodes at once");
+    // At least once: a repeat across the hand-over carries the same id.
+    let events = server.events.lock().unwrap().clone();
+    let r1: std::collections::HashSet<&String> = events.iter().filter(|(_, t)| t == "r1").map(|(id, _)| id).collect();
+    assert_eq!(r1.len(), 1, "{events:?}");
+    drop(n2);
+}
