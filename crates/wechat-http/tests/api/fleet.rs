@@ -179,6 +179,18 @@ async fn leases_pick_one_driver_any_node_answers_and_a_leaving_node_hands_over()
     let bad = n2.call("send_message", json!({"detail_type": "private", "message": "x"}), "a1").await;
     assert_eq!(bad["retcode"], 10003, "{bad}");
     assert!(bad["message"].as_str().unwrap().contains("user_id"), "{bad}");
+    // OneBot 11 too: node-2 runs the OneBot 12 action it maps to on node-1.
+    let v11: Value = reqwest::Client::new()
+        .post(format!("{}/onebot/v11/get_login_info", n2.base))
+        .bearer_auth(TOKEN)
+        .json(&json!({"self_id": "a2"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((v11["retcode"].as_i64(), v11["data"]["wx_id"].as_str()), (Some(0), Some("wxid_bot2")), "{v11}");
     // Store-only actions answer from any node with the same data.
     n2.call("create_group", json!({"group_name": "VIP"}), "a1").await;
     let groups = n1.call("get_groups", json!({}), "a1").await;
