@@ -16,7 +16,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
 use serde_json::{Value, json};
 use wcf_emulator::{Emulator, EmulatorConfig, Fixture};
 
@@ -25,23 +24,6 @@ mod common;
 #[path = "../tests/api/postgres.rs"]
 #[allow(dead_code)]
 mod postgres;
-
-async fn webhook(count: Arc<AtomicUsize>) -> String {
-    let handler = move |body: Bytes| {
-        let count = count.clone();
-        async move {
-            if serde_json::from_slice::<Value>(&body).is_ok_and(|v| v["type"] == "message") {
-                count.fetch_add(1, Ordering::SeqCst);
-            }
-            axum::http::StatusCode::NO_CONTENT
-        }
-    };
-    let app = axum::Router::new().route("/hook", axum::routing::post(handler));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}/hook")
-}
 
 async fn call(base: &str, action: &str, params: Value) -> Value {
     let body = json!({"action": action, "params": params});
@@ -90,7 +72,7 @@ async fn throughput(pg: Option<&str>, n: usize, receivers: usize) -> (Option<f64
     .await
     .unwrap();
     let hooked = Arc::new(AtomicUsize::new(0));
-    let url = webhook(hooked.clone()).await;
+    let url = common::counting_webhook(hooked.clone()).await;
     let yaml = format!(
         "enable_heart_beat: false\nsend:\n  max_per_minute: 0\n  max_per_hour: 0\nhttp_post:\n  - url: {url}\n    max_retries: 1000000\n{}",
         store_yaml(pg)

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
 use serde_json::Value;
 use wcf_emulator::{Emulator, EmulatorConfig};
 use wechat_http::config::NatsTarget;
@@ -21,23 +20,6 @@ mod common;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-async fn webhook(count: Arc<AtomicUsize>) -> String {
-    let handler = move |body: Bytes| {
-        let count = count.clone();
-        async move {
-            if serde_json::from_slice::<Value>(&body).is_ok_and(|v| v["type"] == "message") {
-                count.fetch_add(1, Ordering::SeqCst);
-            }
-            axum::http::StatusCode::NO_CONTENT
-        }
-    };
-    let app = axum::Router::new().route("/hook", axum::routing::post(handler));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}/hook")
 }
 
 async fn stream_messages(conn: &mut NatsConn) -> u64 {
@@ -88,7 +70,7 @@ fn main() {
         .await
         .unwrap();
         let hooked = Arc::new(AtomicUsize::new(0));
-        let url = webhook(hooked.clone()).await;
+        let url = common::counting_webhook(hooked.clone()).await;
         let yaml = format!(
             "enable_heart_beat: false\nhttp_post:\n  - url: {url}\n    max_retries: 1000000\nnats:\n  - url: nats://127.0.0.1:{port}\n    stream: BENCH\n    subject_prefix: bench\n"
         );

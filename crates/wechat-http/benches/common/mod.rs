@@ -28,3 +28,22 @@ pub(crate) fn start_gateway(
         .unwrap();
     (format!("http://127.0.0.1:{port}"), child)
 }
+
+/// A webhook receiver on 127.0.0.1 that counts the message events it gets; its URL.
+#[allow(dead_code)] // not every benchmark that includes this module counts messages
+pub(crate) async fn counting_webhook(count: std::sync::Arc<std::sync::atomic::AtomicUsize>) -> String {
+    let handler = move |body: axum::body::Bytes| {
+        let count = count.clone();
+        async move {
+            if serde_json::from_slice::<serde_json::Value>(&body).is_ok_and(|v| v["type"] == "message") {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            axum::http::StatusCode::NO_CONTENT
+        }
+    };
+    let app = axum::Router::new().route("/hook", axum::routing::post(handler));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/hook")
+}

@@ -8,7 +8,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use wcf_emulator::{Emulator, EmulatorConfig, Fixture, InboundMessage};
-use wechat_http::config::{AccountEntry, Config, Wcf};
+use wechat_http::config::Config;
 
 use crate::helpers::{TOKEN, hook_target, test_config, webhook, within};
 
@@ -39,17 +39,7 @@ async fn spawn_accounts(n: usize, tweak: impl FnOnce(&mut Config)) -> Multi {
         );
     }
     let mut config = test_config(dir.path(), &emus[0].address());
-    config.accounts = emus
-        .iter()
-        .enumerate()
-        .map(|(i, e)| AccountEntry {
-            name: format!("a{}", i + 1),
-            wcf: Wcf { address: e.address(), call_timeout_ms: 2000, login_check_ms: 100, ..Wcf::default() },
-            answer_delay_rand_min: 0.0,
-            answer_delay_rand_max: 0.0,
-            send: Default::default(),
-        })
-        .collect();
+    config.accounts = crate::helpers::account_entries(&emus);
     tweak(&mut config);
     let mut m = Multi { base: String::new(), running: None, emus, http: reqwest::Client::new(), config, _dir: dir };
     m.start().await;

@@ -10,9 +10,9 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use wcf_emulator::{Emulator, EmulatorConfig, Fixture, InboundMessage};
-use wechat_http::config::{AccountEntry, Config, StoreBackend, Wcf};
+use wechat_http::config::{Config, StoreBackend};
 
-use crate::helpers::{TOKEN, hook_target, test_config, webhook, within};
+use crate::helpers::{TOKEN, get_json, hook_target, post_json, test_config, webhook, within};
 
 struct Node {
     base: String,
@@ -30,16 +30,8 @@ impl Node {
     }
 
     async fn call(&self, action: &str, params: Value, account: &str) -> Value {
-        reqwest::Client::new()
-            .post(format!("{}/", self.base))
-            .bearer_auth(TOKEN)
-            .json(&json!({"action": action, "params": params, "self": {"platform": "wechat", "user_id": account}}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        let body = json!({"action": action, "params": params, "self": {"platform": "wechat", "user_id": account}});
+        post_json(&format!("{}/", self.base), &body).await
     }
 
     async fn status(&self) -> Value {
@@ -86,17 +78,7 @@ async fn fleet_setup(dir: &std::path::Path) -> Option<(Vec<Emulator>, Config)> {
     config.store.backend = StoreBackend::Postgres;
     config.store.postgres_url = wechat_http::secret::Secret::new(url);
     config.fleet.lease_seconds = 3;
-    config.accounts = emus
-        .iter()
-        .enumerate()
-        .map(|(i, e)| AccountEntry {
-            name: format!("a{}", i + 1),
-            wcf: Wcf { address: e.address(), call_timeout_ms: 2000, login_check_ms: 100, ..Wcf::default() },
-            answer_delay_rand_min: 0.0,
-            answer_delay_rand_max: 0.0,
-            send: Default::default(),
-        })
-        .collect();
+    config.accounts = crate::helpers::account_entries(&emus);
     Some((emus, config))
 }
 
@@ -134,15 +116,7 @@ async fn leases_pick_one_driver_any_node_answers_and_a_leaving_node_hands_over()
     assert_eq!(fleet["node"], "node-2");
     assert!(fleet["nodes"].as_array().unwrap().iter().any(|n| n["id"] == "node-1" && n["alive"] == true));
     // The console's overview shows the nodes, the leases and where each account is driven.
-    let overview: Value = reqwest::Client::new()
-        .get(format!("{}/console/api/overview", n2.base))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let overview = get_json(&format!("{}/console/api/overview", n2.base)).await;
     let o = &overview["data"];
     assert_eq!(o["fleet"]["node"], "node-2", "{o}");
     let leases = o["fleet"]["leases"].as_array().unwrap();
@@ -150,15 +124,7 @@ async fn leases_pick_one_driver_any_node_answers_and_a_leaving_node_hands_over()
     assert!(leases.iter().any(|l| l["kind"] == "channel" && l["holder"] == "node-1"), "the webhook's lease: {o}");
     assert_eq!((o["accounts"][0]["node"].as_str(), o["accounts"][0]["here"].as_bool()), (Some("node-1"), Some(false)));
     assert_eq!(o["channels"].as_array().unwrap().iter().find(|c| c["kind"] == "webhook").unwrap()["here"], false);
-    let qr: Value = reqwest::Client::new()
-        .get(format!("{}/console/api/qr?account=a1", n2.base))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let qr = get_json(&format!("{}/console/api/qr?account=a1", n2.base)).await;
     assert_eq!(qr["retcode"], 33001, "{qr}");
     assert!(qr["message"].as_str().unwrap().contains("driven by node-1"), "{qr}");
 
@@ -180,16 +146,7 @@ async fn leases_pick_one_driver_any_node_answers_and_a_leaving_node_hands_over()
     assert_eq!(bad["retcode"], 10003, "{bad}");
     assert!(bad["message"].as_str().unwrap().contains("user_id"), "{bad}");
     // OneBot 11 too: node-2 runs the OneBot 12 action it maps to on node-1.
-    let v11: Value = reqwest::Client::new()
-        .post(format!("{}/onebot/v11/get_login_info", n2.base))
-        .bearer_auth(TOKEN)
-        .json(&json!({"self_id": "a2"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v11 = post_json(&format!("{}/onebot/v11/get_login_info", n2.base), &json!({"self_id": "a2"})).await;
     assert_eq!((v11["retcode"].as_i64(), v11["data"]["wx_id"].as_str()), (Some(0), Some("wxid_bot2")), "{v11}");
     // Store-only actions answer from any node with the same data.
     n2.call("create_group", json!({"group_name": "VIP"}), "a1").await;
@@ -203,17 +160,7 @@ async fn leases_pick_one_driver_any_node_answers_and_a_leaving_node_hands_over()
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
     let base = n2.base.clone();
     let poll = tokio::spawn(async move {
-        let r: Value = reqwest::Client::new()
-            .post(format!("{base}/get_latest_events"))
-            .bearer_auth(TOKEN)
-            .json(&json!({"params": {"timeout": 20, "self_id": "a1"}}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        r
+        post_json(&format!("{base}/get_latest_events"), &json!({"params": {"timeout": 20, "self_id": "a1"}})).await
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     emus[0].wechat().inject(&text("wxid_friend1_1", "first")).unwrap();

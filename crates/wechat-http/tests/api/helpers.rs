@@ -63,6 +63,35 @@ pub(crate) fn store_sql(config: &Config, sql: &str, value: f64) {
     }
 }
 
+/// One account per emulator, `a1..an`, pacing off (tests of several accounts and of fleets).
+pub(crate) fn account_entries(emus: &[Emulator]) -> Vec<wechat_http::config::AccountEntry> {
+    emus.iter()
+        .enumerate()
+        .map(|(i, e)| wechat_http::config::AccountEntry {
+            name: format!("a{}", i + 1),
+            wcf: wechat_http::config::Wcf {
+                address: e.address(),
+                call_timeout_ms: 2000,
+                login_check_ms: 100,
+                ..Default::default()
+            },
+            answer_delay_rand_min: 0.0,
+            answer_delay_rand_max: 0.0,
+            send: Default::default(),
+        })
+        .collect()
+}
+
+/// An authorized GET of `url`, its JSON body.
+pub(crate) async fn get_json(url: &str) -> Value {
+    reqwest::Client::new().get(url).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap()
+}
+
+/// An authorized POST of `body` to `url`, its JSON body.
+pub(crate) async fn post_json(url: &str, body: &Value) -> Value {
+    reqwest::Client::new().post(url).bearer_auth(TOKEN).json(body).send().await.unwrap().json().await.unwrap()
+}
+
 /// True when the suite runs on PostgreSQL (`WECHAT_HTTP_TEST_STORE=postgres`, as
 /// `scripts/test` does for its second run).
 pub(crate) fn on_postgres() -> bool {
