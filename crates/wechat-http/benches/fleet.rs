@@ -83,19 +83,7 @@ async fn throughput(pg: Option<&str>, n: usize, receivers: usize) -> (Option<f64
     })
     .await;
     let start = Instant::now();
-    let mut k = 0;
-    while k < n {
-        let batch = (n - k).min(500);
-        let msgs: Vec<_> = (0..batch)
-            .map(|j| wcf_emulator::InboundMessage {
-                from: "wxid_alice".into(),
-                text: Some(format!("bench {}", k + j)),
-                ..Default::default()
-            })
-            .collect();
-        emu.wechat().inject_many(&msgs).unwrap();
-        k += batch;
-    }
+    common::inject_burst(&emu, n);
     let events = until("every event delivered", Duration::from_secs(300), async || hooked.load(Ordering::SeqCst) >= n)
         .await
         .map(|d| n as f64 / start.elapsed().max(d).as_secs_f64());

@@ -89,19 +89,7 @@ fn main() {
         let before = stream_messages(&mut probe).await;
         println!("wechat-http NATS benchmark: {n} messages, one webhook and one JetStream target (127.0.0.1)");
         let start = Instant::now();
-        let mut k = 0;
-        while k < n {
-            let batch = (n - k).min(500);
-            let msgs: Vec<_> = (0..batch)
-                .map(|j| wcf_emulator::InboundMessage {
-                    from: "wxid_alice".into(),
-                    text: Some(format!("bench {}", k + j)),
-                    ..Default::default()
-                })
-                .collect();
-            emu.wechat().inject_many(&msgs).unwrap();
-            k += batch;
-        }
+        common::inject_burst(&emu, n);
         let (mut webhook_done, mut nats_done) = (None, None);
         let deadline = Instant::now() + Duration::from_secs(300);
         while (webhook_done.is_none() || nats_done.is_none()) && Instant::now() < deadline {

@@ -47,3 +47,21 @@ pub(crate) async fn counting_webhook(count: std::sync::Arc<std::sync::atomic::At
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     format!("http://{addr}/hook")
 }
+
+/// Injects `n` texts (`bench 0`…) from `wxid_alice` at the emulator, 500 at a time.
+#[allow(dead_code)] // not every benchmark that includes this module injects a burst
+pub(crate) fn inject_burst(emu: &wcf_emulator::Emulator, n: usize) {
+    let mut k = 0;
+    while k < n {
+        let batch = (n - k).min(500);
+        let msgs: Vec<_> = (0..batch)
+            .map(|j| wcf_emulator::InboundMessage {
+                from: "wxid_alice".into(),
+                text: Some(format!("bench {}", k + j)),
+                ..Default::default()
+            })
+            .collect();
+        emu.wechat().inject_many(&msgs).unwrap();
+        k += batch;
+    }
+}
