@@ -11,7 +11,6 @@ killed with SIGKILL while 500 inbound messages flow and a 200-receiver broadcast
 * the killed node, started again with the same config, takes no lease another node holds
   (`wechat-http fleet status --json` shows it)."""
 
-import asyncio
 import json
 import os
 import shutil
@@ -27,6 +26,7 @@ import pytest
 from conftest import BIN, HOST, free_port, postgres_bin, start_emulator, start_postgres
 from test_console import CHROMIUM, DRIVER, browser, one, shot, texts, type_into  # noqa: F401 (browser: a fixture)
 from test_nats import NATS, start_nats
+from test_nats import stream_messages as nats_stream_messages
 from test_nonebot import port_open, wait_for
 
 TOKEN = "fleet-token-5b1e"
@@ -77,28 +77,15 @@ class Hook:
                     if e.get("type") == "message" and e["self"]["user_id"] == wxid]
 
 
-def stream_messages(url, stream, wxid):
-    """(Nats-Msg-Id, text) of the message events of `wxid` in the stream, in stream order."""
-    import nats
-
-    async def read():
-        nc = await nats.connect(url, connect_timeout=5, allow_reconnect=False)
-        try:
-            js = nc.jetstream()
-            info = await js.stream_info(stream)
-            out = []
-            for seq in range(info.state.first_seq, info.state.last_seq + 1):
-                m = await js.get_msg(stream, seq)
-                e = json.loads(m.data)
-                if e["type"] == "message" and e["self"]["user_id"] == wxid:
-                    out.append(((m.headers or {}).get("Nats-Msg-Id"), e["message"][0]["data"]["text"]))
-            return out
-        finally:
-            await nc.close()
+def wxid_messages(port, stream, wxid):
+    """(Nats-Msg-Id, text) of the message events of `wxid` in the stream, in stream order;
+    None while the stream cannot be read."""
     try:
-        return asyncio.run(read())
+        _, msgs = nats_stream_messages(port, stream)
     except Exception:
         return None
+    return [(m["id"], m["event"]["message"][0]["data"]["text"]) for m in msgs
+            if m["event"]["type"] == "message" and m["event"]["self"]["user_id"] == wxid]
 
 
 def check_delivery(what, got):
@@ -240,8 +227,8 @@ def test_a_killed_node_hands_its_accounts_over(tmp_path, browser):
         wait_for("account b's message at the webhook",
                  lambda: any(t == "to b after the kill" for _, t in hook.messages("wxid_botb")), 30)
         wait_for("every inbound message in the stream",
-                 lambda: len({t for _, t in (stream_messages(nats_url, "FLEET", "wxid_bota") or [])}) >= INBOUND, 120)
-        stream = stream_messages(nats_url, "FLEET", "wxid_bota")
+                 lambda: len({t for _, t in (wxid_messages(nats_port, "FLEET", "wxid_bota") or [])}) >= INBOUND, 120)
+        stream = wxid_messages(nats_port, "FLEET", "wxid_bota")
         stream_repeats = check_delivery("NATS", stream)
         print(f"webhook: {len(hook.messages('wxid_bota'))} deliveries ({repeats} repeats); "
               f"stream: {len(stream)} messages ({stream_repeats} repeats)")

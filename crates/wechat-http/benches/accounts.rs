@@ -99,15 +99,7 @@ async fn run(n: usize, total: usize) {
     }
     let (base, mut child) = common::start_gateway(dir.path(), &emus[0].address(), &yaml);
     let pid = child.id().unwrap();
-    let http = reqwest::Client::new();
-    loop {
-        if let Ok(r) = http.get(format!("{base}/get_status")).bearer_auth("bench").send().await
-            && r.json::<Value>().await.map(|v| v["data"]["good"] == true).unwrap_or(false)
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    common::wait_good(&base).await;
     let per = total / n;
     let idle = rss_mb(pid);
     let start = Instant::now();

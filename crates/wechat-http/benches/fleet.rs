@@ -103,13 +103,7 @@ async fn throughput(pg: Option<&str>, n: usize, receivers: usize) -> (Option<f64
 /// Part 3, one round: seconds from SIGKILL of the driving node until the other drives.
 async fn takeover(url: &str) -> Option<Duration> {
     let dir = tempfile::tempdir().unwrap();
-    let emu = Emulator::start(EmulatorConfig {
-        data_dir: Some(dir.path().join("wechat")),
-        control: None,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let emu = common::emulator(dir.path()).await;
     let mut nodes = Vec::new();
     for i in 1..=2 {
         let d = dir.path().join(format!("node{i}"));

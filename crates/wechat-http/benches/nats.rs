@@ -11,8 +11,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-use wcf_emulator::{Emulator, EmulatorConfig};
 use wechat_http::config::NatsTarget;
 use wechat_http::delivery::nats::NatsConn;
 
@@ -62,28 +60,14 @@ fn main() {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
-        let emu = Emulator::start(EmulatorConfig {
-            data_dir: Some(dir.path().join("wechat")),
-            control: None,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+        let emu = common::emulator(dir.path()).await;
         let hooked = Arc::new(AtomicUsize::new(0));
         let url = common::counting_webhook(hooked.clone()).await;
         let yaml = format!(
             "enable_heart_beat: false\nhttp_post:\n  - url: {url}\n    max_retries: 1000000\nnats:\n  - url: nats://127.0.0.1:{port}\n    stream: BENCH\n    subject_prefix: bench\n"
         );
         let (base, mut child) = common::start_gateway(dir.path(), &emu.address(), &yaml);
-        let http = reqwest::Client::new();
-        loop {
-            if let Ok(r) = http.get(format!("{base}/get_status")).bearer_auth("bench").send().await
-                && r.json::<Value>().await.map(|v| v["data"]["good"] == true).unwrap_or(false)
-            {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        common::wait_good(&base).await;
         // Let start-up status events (if any) settle into the stream first.
         tokio::time::sleep(Duration::from_secs(1)).await;
         let before = stream_messages(&mut probe).await;

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use wcf_emulator::{Emulator, EmulatorConfig, InboundMessage};
+use wcf_emulator::InboundMessage;
 
 mod common;
 
@@ -73,13 +73,7 @@ async fn run() {
     wechat_http::install_tls_provider();
     let total = Duration::from_secs(std::env::var("SOAK_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(600));
     let dir = tempfile::tempdir().unwrap();
-    let emu = Emulator::start(EmulatorConfig {
-        data_dir: Some(dir.path().join("wechat")),
-        control: None,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let emu = common::emulator(dir.path()).await;
     let receiver = Arc::new(Receiver::default());
     let url = webhook(receiver.clone()).await;
     let (base, mut child) = common::start_gateway(
@@ -89,14 +83,7 @@ async fn run() {
     );
     let pid = child.id().unwrap();
     let http = reqwest::Client::new();
-    loop {
-        if let Ok(r) = http.get(format!("{base}/get_status")).bearer_auth("bench").send().await
-            && r.json::<Value>().await.map(|v| v["data"]["good"] == true).unwrap_or(false)
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    common::wait_good(&base).await;
     println!(
         "wechat-http soak: {} s, 50 events/s in, 5 sends/s out, connections dropped every 60 s, webhook down 30 s mid-run",
         total.as_secs()

@@ -65,3 +65,29 @@ pub(crate) fn inject_burst(emu: &wcf_emulator::Emulator, n: usize) {
         k += batch;
     }
 }
+
+/// An emulator with the built-in fixture, its data in `<dir>/wechat`, no control API.
+#[allow(dead_code)] // not every benchmark that includes this module starts its own
+pub(crate) async fn emulator(dir: &std::path::Path) -> wcf_emulator::Emulator {
+    wcf_emulator::Emulator::start(wcf_emulator::EmulatorConfig {
+        data_dir: Some(dir.join("wechat")),
+        control: None,
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// Waits until the gateway at `base` reports `good` (every account connected).
+#[allow(dead_code)] // not every benchmark that includes this module waits for it
+pub(crate) async fn wait_good(base: &str) {
+    let http = reqwest::Client::new();
+    loop {
+        if let Ok(r) = http.get(format!("{base}/get_status")).bearer_auth("bench").send().await
+            && r.json::<serde_json::Value>().await.map(|v| v["data"]["good"] == true).unwrap_or(false)
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
