@@ -108,6 +108,20 @@ def nats_channel(gw, stream):
     return next((c for c in rows if c["kind"] == "nats" and stream in c["target"]), {})
 
 
+def wait_refused(what, gw, stream, words):
+    """Waits until the NATS target of `stream` shows an error containing `words`; it must
+    never have delivered anything."""
+    wait_for(what, lambda: words in (nats_channel(gw, stream).get("last_error") or ""), 30)
+    assert not nats_channel(gw, stream).get("last_success")
+
+
+def stop(*procs):
+    """Terminates the processes, each waited for."""
+    for p in procs:
+        p.terminate()
+        p.wait(timeout=15)
+
+
 def test_events_reach_jetstream_once_in_order(tmp_path):
     emu_port, ctl, emu = start_emulator()
     gw_port, nats_port = free_port(), free_port()
@@ -228,17 +242,9 @@ def test_events_reach_jetstream_over_tls(tmp_path):
         got = wait_texts("5 events over TLS", f"tls://{HOST}:{nats_port}", "SECURE", 5, tls=context)
         assert got == [f"tls {i}" for i in range(5)]
 
-        def channel(stream):
-            return nats_channel(gw, stream)
-        wait_for("an untrusted certificate refused", lambda: "TLS" in (channel("UNTRUSTED").get("last_error") or ""), 30)
-        assert not channel("UNTRUSTED").get("last_success")
+        wait_refused("an untrusted certificate refused", gw, "UNTRUSTED", "TLS")
     finally:
-        gateway.terminate()
-        gateway.wait(timeout=15)
-        server.terminate()
-        server.wait(timeout=10)
-        emu.terminate()
-        emu.wait(timeout=10)
+        stop(gateway, server, emu)
 
 
 def test_events_reach_jetstream_with_an_nkey(tmp_path):
@@ -274,14 +280,6 @@ def test_events_reach_jetstream_with_an_nkey(tmp_path):
         got = wait_texts("3 events signed in with the nkey", f"nats://reader:pw@{HOST}:{nats_port}", "KEYED", 3)
         assert got == [f"keyed {i}" for i in range(3)]
 
-        def channel(stream):
-            return nats_channel(gw, stream)
-        wait_for("the unknown key refused", lambda: "uthorization" in (channel("STRANGER").get("last_error") or ""), 30)
-        assert not channel("STRANGER").get("last_success")
+        wait_refused("the unknown key refused", gw, "STRANGER", "uthorization")
     finally:
-        gateway.terminate()
-        gateway.wait(timeout=15)
-        server.terminate()
-        server.wait(timeout=10)
-        emu.terminate()
-        emu.wait(timeout=10)
+        stop(gateway, server, emu)
