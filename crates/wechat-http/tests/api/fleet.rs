@@ -319,3 +319,52 @@ async fn a_reverse_websocket_is_run_by_one_node_and_moves_with_its_lease() {
     assert_eq!(r1.len(), 1, "{events:?}");
     drop(n2);
 }
+
+#[tokio::test]
+async fn fleet_status_prints_the_fleet_and_says_what_is_wrong_with_a_config() {
+    let run = |dir: &std::path::Path, args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_wechat-http"))
+            .args(["fleet", "status"])
+            .args(args)
+            .current_dir(dir)
+            .env_remove("WECHAT_HTTP_CONFIG")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, _, err) = run(dir.path(), &["--config", "nope.yaml"]);
+    assert!(!ok && err.contains("nope.yaml does not exist"), "{err}");
+    assert!(!dir.path().join("nope.yaml").exists(), "no config is written by a status command");
+    std::fs::write(dir.path().join("single.yaml"), "store:\n  backend: sqlite\n").unwrap();
+    let (ok, _, err) = run(dir.path(), &["--config", "single.yaml"]);
+    assert!(!ok && err.contains("store.backend: sqlite") && err.contains("not a fleet"), "{err}");
+
+    let Some((_emus, config)) = fleet_setup(dir.path()).await else { return };
+    let node = Node::start(&config, "node-1").await;
+    until("node-1 drives both accounts", async || node.holders().await.iter().all(|(_, n, _)| *n == "node-1")).await;
+    let url = config.store.postgres_url.expose();
+    std::fs::write(
+        dir.path().join("fleet.yaml"),
+        format!("store:\n  backend: postgres\n  postgres_url: \"{url}\"\nfleet:\n  lease_seconds: 3\n"),
+    )
+    .unwrap();
+    let (ok, table, err) = run(dir.path(), &["--config", "fleet.yaml"]);
+    assert!(ok, "{err}");
+    assert!(table.contains("nodes (1") && table.contains("node-1") && table.contains("accounts (2)"), "{table}");
+    assert!(!table.contains(crate::postgres::PASSWORD) && !err.contains(crate::postgres::PASSWORD));
+    let (ok, json, _) = run(dir.path(), &["--config", "fleet.yaml", "--json"]);
+    assert!(ok);
+    let v: Value = serde_json::from_str(&json).unwrap();
+    let leases = v["leases"].as_array().unwrap();
+    assert!(
+        leases
+            .iter()
+            .any(|l| l["kind"] == "account" && l["name"] == "a2" && l["holder"] == "node-1" && l["held"] == true)
+    );
+    assert_eq!(v["nodes"][0]["alive"], true, "{v}");
+}
